@@ -1,1 +1,15 @@
+//! floe-stream: Floe's storage engine. Streams of opaque record batches with contiguous
+//! offsets, kept in objects on any store `floe-backends` reaches: the object WAL, the
+//! object format, the metadata log and the caches. Knows nothing of Kafka.
 
+mod cache;
+mod engine;
+mod error;
+pub mod meta;
+pub mod object;
+mod paths;
+
+pub use engine::{Engine, EngineSettings, ReadBatch};
+pub use error::{Error, ErrorKind, Result};
+pub use meta::{EmbeddedMeta, MetaStore};
+pub use object::Batch;

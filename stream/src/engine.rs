@@ -1,0 +1,427 @@
+//! The engine: appends through the object WAL, reads through the caches, topics and
+//! streams through the metadata store. The WAL task is the only committer of data, so
+//! offsets are assigned in one place, in commit order.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use floe_backends::ObjectStore;
+use prometheus::{IntCounterVec, Opts, Registry};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::cache::{BlockCache, LogCache};
+use crate::error::{Error, ErrorKind, Result};
+use crate::meta::{Change, MetaStore, Topic};
+use crate::object::{Batch, ObjectBuilder, decode_block};
+use crate::paths;
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// How long the object WAL collects appends before writing them as one object.
+    #[serde(with = "millis")]
+    pub wal_window: Duration,
+    /// A window closes early once it holds this many bytes.
+    pub wal_window_bytes: usize,
+    /// Memory for the newest batches of every stream.
+    pub log_cache_bytes: usize,
+    /// Memory for recently read blocks.
+    pub block_cache_bytes: usize,
+    /// Metadata snapshot every this many log entries.
+    pub meta_snapshot_every: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            wal_window: Duration::from_millis(10),
+            wal_window_bytes: 8 << 20,
+            log_cache_bytes: 256 << 20,
+            block_cache_bytes: 128 << 20,
+            meta_snapshot_every: 256,
+        }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// A batch read back, with the offset of its first record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatch {
+    /// Offset of the first record.
+    pub base_offset: u64,
+    /// The batch as appended.
+    pub batch: Batch,
+}
+
+struct Append {
+    stream: u64,
+    batches: Vec<Batch>,
+    reply: oneshot::Sender<Result<u64>>,
+}
+
+impl std::fmt::Debug for Append {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Append").field("stream", &self.stream).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn ObjectStore>,
+    meta: Arc<dyn MetaStore>,
+    settings: EngineSettings,
+    log_cache: Mutex<LogCache>,
+    block_cache: Mutex<BlockCache>,
+    commits: watch::Sender<u64>,
+    cache_requests: IntCounterVec,
+}
+
+/// The storage engine. Clones share one engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+    wal: mpsc::Sender<Append>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Gives every waiter of a failed window an error of the same kind.
+fn share(e: &Error) -> Error {
+    match e.kind() {
+        ErrorKind::Retriable => Error::Store(floe_backends::Error::Unavailable(e.to_string())),
+        ErrorKind::Fenced => Error::Fenced(e.to_string()),
+        ErrorKind::Corruption => Error::Corrupt(e.to_string()),
+        ErrorKind::InvalidInput | ErrorKind::Internal => Error::Invalid(e.to_string()),
+    }
+}
+
+impl Engine {
+    /// Starts an engine over `store` and `meta`. `writer` names this process in object
+    /// keys; it must be unique among processes sharing the bucket.
+    pub fn start(
+        store: Arc<dyn ObjectStore>,
+        meta: Arc<dyn MetaStore>,
+        settings: EngineSettings,
+        writer: String,
+        registry: &Registry,
+    ) -> Result<Engine> {
+        let cache_requests = IntCounterVec::new(
+            Opts::new("floe_cache_requests_total", "Engine cache look-ups by cache and result"),
+            &["cache", "result"],
+        )
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+        registry
+            .register(Box::new(cache_requests.clone()))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let inner = Arc::new(Inner {
+            store,
+            meta,
+            log_cache: Mutex::new(LogCache::new(settings.log_cache_bytes)),
+            block_cache: Mutex::new(BlockCache::new(settings.block_cache_bytes)),
+            settings,
+            commits: watch::channel(0).0,
+            cache_requests,
+        });
+        let (wal, rx) = mpsc::channel(1024);
+        tokio::spawn(run_wal(inner.clone(), rx, writer));
+        Ok(Engine { inner, wal })
+    }
+
+    /// The metadata store.
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.inner.meta
+    }
+
+    /// Creates a topic of `partitions` new streams.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Topic> {
+        let change = Change::CreateTopic {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        self.inner.meta.commit(change).await?;
+        self.inner
+            .meta
+            .state()
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopic(name.to_string()))
+    }
+
+    /// Deletes a topic and its streams.
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let streams = self
+            .inner
+            .meta
+            .state()
+            .topics
+            .get(name)
+            .map(|t| t.streams.clone())
+            .unwrap_or_default();
+        self.inner.meta.commit(Change::DeleteTopic { name: name.to_string() }).await?;
+        let mut cache = lock(&self.inner.log_cache);
+        for s in streams {
+            cache.forget(s);
+        }
+        Ok(())
+    }
+
+    /// Appends batches to a stream; resolves, once they are durable and committed, to
+    /// the offset of the first record.
+    pub async fn append(&self, stream: u64, batches: Vec<Batch>) -> Result<u64> {
+        if batches.is_empty() || batches.iter().any(|b| b.records == 0) {
+            return Err(Error::Invalid("append needs batches of at least one record".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.wal
+            .send(Append { stream, batches, reply })
+            .await
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// `(start, end)`: the first readable offset and the next offset to be written.
+    pub fn bounds(&self, stream: u64) -> Result<(u64, u64)> {
+        let state = self.inner.meta.state();
+        let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+        Ok((s.start_offset, s.end_offset))
+    }
+
+    /// A receiver that changes whenever anything is committed, for long polls.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.inner.commits.subscribe()
+    }
+
+    /// Reads batches from the one holding `offset` on, up to about `max_bytes` (always
+    /// at least one batch if any exists past `offset`).
+    pub async fn read(&self, stream: u64, offset: u64, max_bytes: usize) -> Result<Vec<ReadBatch>> {
+        let (start, end) = self.bounds(stream)?;
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange { offset, start, end });
+        }
+        let mut out: Vec<ReadBatch> = Vec::new();
+        let mut next = offset;
+        let mut bytes = 0usize;
+        while next < end && (out.is_empty() || bytes < max_bytes) {
+            let budget = max_bytes.saturating_sub(bytes);
+            let cached = lock(&self.inner.log_cache).read(stream, next, budget);
+            let found = match cached {
+                Some(found) => {
+                    self.count("log", "hit");
+                    found
+                }
+                None => {
+                    self.count("log", "miss");
+                    self.read_block(stream, next).await?
+                }
+            };
+            let mut progressed = false;
+            for (base, batch) in found {
+                let batch_end = base + u64::from(batch.records);
+                if batch_end <= next {
+                    continue;
+                }
+                if !out.is_empty() && bytes + batch.payload.len() > max_bytes {
+                    return Ok(out);
+                }
+                bytes += batch.payload.len();
+                next = batch_end;
+                progressed = true;
+                out.push(ReadBatch { base_offset: base, batch });
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn count(&self, cache: &str, result: &str) {
+        self.inner.cache_requests.with_label_values(&[cache, result]).inc();
+    }
+
+    /// The batches of the stored block that holds `offset`.
+    async fn read_block(&self, stream: u64, offset: u64) -> Result<Vec<(u64, Batch)>> {
+        let block = {
+            let state = self.inner.meta.state();
+            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+            let i = s.block_for(offset).ok_or_else(|| {
+                Error::Corrupt(format!("stream {stream} has no block for offset {offset}"))
+            })?;
+            s.blocks[i].clone()
+        };
+        let e = block.entry;
+        let cached = lock(&self.inner.block_cache).get(&block.object, e.position);
+        let bytes: Bytes = match cached {
+            Some(b) => {
+                self.count("block", "hit");
+                b
+            }
+            None => {
+                self.count("block", "miss");
+                let b = self
+                    .inner
+                    .store
+                    .get_range(&block.object, e.position..e.position + e.length)
+                    .await?;
+                lock(&self.inner.block_cache).insert(&block.object, e.position, b.clone());
+                b
+            }
+        };
+        let mut base = e.base_offset;
+        let batches = decode_block(bytes)?;
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            let records = u64::from(b.records);
+            out.push((base, b));
+            base += records;
+        }
+        if base != e.end_offset() {
+            return Err(Error::Corrupt(format!(
+                "block of stream {stream} in {} holds offsets up to {base}, index says {}",
+                block.object,
+                e.end_offset()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The offset of the first batch whose largest timestamp is at least `timestamp`,
+    /// or `None` if there is none.
+    pub async fn offset_for_timestamp(&self, stream: u64, timestamp: i64) -> Result<Option<u64>> {
+        let candidates: Vec<u64> = {
+            let state = self.inner.meta.state();
+            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+            s.blocks
+                .iter()
+                .filter(|b| b.entry.end_offset() > s.start_offset && b.entry.max_timestamp >= timestamp)
+                .map(|b| b.entry.base_offset.max(s.start_offset))
+                .take(1)
+                .collect()
+        };
+        let Some(from) = candidates.first().copied() else { return Ok(None) };
+        let batches = self.read_block(stream, from).await?;
+        Ok(batches
+            .iter()
+            .find(|(base, b)| base + u64::from(b.records) > from && b.max_timestamp >= timestamp)
+            .map(|(base, _)| (*base).max(from)))
+    }
+}
+
+/// The object WAL: collects appends for a window, writes them as one object, commits
+/// its index, then answers every append of the window.
+async fn run_wal(inner: Arc<Inner>, mut rx: mpsc::Receiver<Append>, writer: String) {
+    let mut objects = 0u64;
+    while let Some(first) = rx.recv().await {
+        let mut bytes: usize = first.batches.iter().map(|b| b.payload.len()).sum();
+        let mut window = vec![first];
+        let deadline = tokio::time::Instant::now() + inner.settings.wal_window;
+        while bytes < inner.settings.wal_window_bytes {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(append)) => {
+                    bytes += append.batches.iter().map(|b| b.payload.len()).sum::<usize>();
+                    window.push(append);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        objects += 1;
+        flush(&inner, window, &paths::data_object(&writer, objects)).await;
+    }
+}
+
+async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
+    if let Err(e) = inner.meta.sync().await {
+        tracing::warn!(error = %e, "metadata not in sync; failing the WAL window");
+        for a in window {
+            let _ = a.reply.send(Err(share(&e)));
+        }
+        return;
+    }
+    // Group by stream, keeping each stream's appends in arrival order.
+    let mut by_stream: BTreeMap<u64, Vec<Append>> = BTreeMap::new();
+    for append in window {
+        by_stream.entry(append.stream).or_default().push(append);
+    }
+    let mut builder = ObjectBuilder::new();
+    let mut waiting: Vec<(u64, u64, Append)> = Vec::new();
+    {
+        let state = inner.meta.state();
+        for (stream, appends) in by_stream {
+            let Some(meta) = state.streams.get(&stream) else {
+                for a in appends {
+                    let _ = a.reply.send(Err(Error::UnknownStream(stream)));
+                }
+                continue;
+            };
+            let mut next = meta.end_offset;
+            let mut batches = Vec::new();
+            for a in appends {
+                let base = next;
+                next += a.batches.iter().map(|b| u64::from(b.records)).sum::<u64>();
+                batches.extend(a.batches.iter().cloned());
+                waiting.push((stream, base, a));
+            }
+            builder.add_block(stream, meta.end_offset, &batches);
+        }
+    }
+    if builder.is_empty() {
+        return;
+    }
+    let (object, blocks) = builder.finish();
+    let result = async {
+        inner.store.put(key, object).await?;
+        inner
+            .meta
+            .commit(Change::CommitObject { object: key.to_string(), blocks })
+            .await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(object = key, error = %e, "WAL window failed; its appends are not acknowledged");
+        for (_, _, a) in waiting {
+            let _ = a.reply.send(Err(share(&e)));
+        }
+        return;
+    }
+    {
+        let mut cache = lock(&inner.log_cache);
+        for (stream, base, a) in &waiting {
+            let mut at = *base;
+            for b in &a.batches {
+                cache.push(*stream, at, b.clone());
+                at += u64::from(b.records);
+            }
+        }
+    }
+    for (_, base, a) in waiting {
+        let _ = a.reply.send(Ok(base));
+    }
+    inner.commits.send_modify(|n| *n += 1);
+}

@@ -1,0 +1,227 @@
+//! Metadata: topics and their configs, streams and their object index. [`MetaStore`] is
+//! the seam; [`EmbeddedMeta`] keeps the log in the data bucket itself. Every change goes
+//! through one conditional commit, checked against the current state first.
+
+mod embedded;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::RwLockReadGuard;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::object::BlockEntry;
+
+pub use embedded::EmbeddedMeta;
+
+/// A named group of streams with string settings (a Kafka topic, to the broker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    /// Unique name.
+    pub name: String,
+    /// Unique id, never reused.
+    pub id: uuid::Uuid,
+    /// Stream of each partition, by partition index.
+    pub streams: Vec<u64>,
+    /// Settings, by name.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One data block of a stream, and the object it lives in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// Key of the object.
+    pub object: String,
+    /// Where in the object, and which offsets.
+    pub entry: BlockEntry,
+}
+
+/// A stream: contiguous offsets in blocks of objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMeta {
+    /// First offset still readable.
+    pub start_offset: u64,
+    /// Next offset to be assigned.
+    pub end_offset: u64,
+    /// Blocks in offset order, contiguous.
+    pub blocks: Vec<BlockRef>,
+}
+
+impl StreamMeta {
+    /// Index of the block holding `offset`, if any.
+    pub fn block_for(&self, offset: u64) -> Option<usize> {
+        let i = self.blocks.partition_point(|b| b.entry.end_offset() <= offset);
+        (i < self.blocks.len() && self.blocks[i].entry.base_offset <= offset).then_some(i)
+    }
+}
+
+/// Everything the metadata store knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Topics by name.
+    pub topics: BTreeMap<String, Topic>,
+    /// Streams by id.
+    pub streams: BTreeMap<u64, StreamMeta>,
+    /// Next stream id to hand out.
+    pub next_stream_id: u64,
+}
+
+/// A change to the metadata, as written to the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// A new topic with `partitions` new streams.
+    CreateTopic {
+        /// Topic name.
+        name: String,
+        /// Topic id.
+        id: uuid::Uuid,
+        /// Number of partitions.
+        partitions: u32,
+        /// Settings.
+        configs: BTreeMap<String, String>,
+    },
+    /// Removes a topic and its streams.
+    DeleteTopic {
+        /// Topic name.
+        name: String,
+    },
+    /// Makes an object's blocks part of their streams.
+    CommitObject {
+        /// Object key.
+        object: String,
+        /// Its blocks; each must start where its stream ends.
+        blocks: Vec<BlockEntry>,
+    },
+}
+
+impl State {
+    /// Checks that `change` can be applied: the one place changes are validated.
+    pub fn check(&self, change: &Change) -> Result<()> {
+        match change {
+            Change::CreateTopic { name, partitions, .. } => {
+                if self.topics.contains_key(name) {
+                    return Err(Error::TopicExists(name.clone()));
+                }
+                if *partitions == 0 {
+                    return Err(Error::Invalid("a topic needs at least one partition".into()));
+                }
+            }
+            Change::DeleteTopic { name } => {
+                if !self.topics.contains_key(name) {
+                    return Err(Error::UnknownTopic(name.clone()));
+                }
+            }
+            Change::CommitObject { blocks, .. } => {
+                for b in blocks {
+                    let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
+                    if b.base_offset != stream.end_offset {
+                        return Err(Error::Invalid(format!(
+                            "block for stream {} starts at {} but the stream ends at {}",
+                            b.stream, b.base_offset, stream.end_offset
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a change that [`State::check`] accepted (or that the log holds).
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::CreateTopic { name, id, partitions, configs } => {
+                let first = self.next_stream_id;
+                self.next_stream_id += u64::from(*partitions);
+                let streams: Vec<u64> = (first..self.next_stream_id).collect();
+                for s in &streams {
+                    self.streams.insert(*s, StreamMeta::default());
+                }
+                self.topics.insert(
+                    name.clone(),
+                    Topic { name: name.clone(), id: *id, streams, configs: configs.clone() },
+                );
+            }
+            Change::DeleteTopic { name } => {
+                if let Some(topic) = self.topics.remove(name) {
+                    for s in topic.streams {
+                        self.streams.remove(&s);
+                    }
+                }
+            }
+            Change::CommitObject { object, blocks } => {
+                for b in blocks {
+                    if let Some(stream) = self.streams.get_mut(&b.stream) {
+                        stream.end_offset = b.end_offset();
+                        stream.blocks.push(BlockRef { object: object.clone(), entry: *b });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where metadata lives: the embedded log in the bucket, or a cluster store.
+#[async_trait]
+pub trait MetaStore: Send + Sync + Debug {
+    /// Commits `change` durably, or fails and leaves the state as it was (a retriable
+    /// failure may have reached the store: the next commit finds out and applies it).
+    async fn commit(&self, change: Change) -> Result<()>;
+    /// Brings the state up to date with the store, resolving commits whose answers were
+    /// lost. Callers that derive a change from the state (offsets, above all) call this
+    /// first, so that a commit which did land is never assigned again.
+    async fn sync(&self) -> Result<()>;
+    /// The current state.
+    fn state(&self) -> RwLockReadGuard<'_, State>;
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn block(stream: u64, base: u64, records: u64) -> BlockEntry {
+        BlockEntry { stream, base_offset: base, records, position: 0, length: 1, max_timestamp: 0 }
+    }
+
+    proptest! {
+        /// The offset index agrees with a plain model: offset -> the block that holds it.
+        #[test]
+        fn block_lookup_matches_model(sizes in proptest::collection::vec(1u64..50, 0..40), probe in 0u64..2500) {
+            let mut s = StreamMeta::default();
+            let mut model = Vec::new();
+            for (i, n) in sizes.iter().enumerate() {
+                let base = s.end_offset;
+                s.blocks.push(BlockRef { object: format!("o{i}"), entry: block(0, base, *n) });
+                s.end_offset += n;
+                model.extend(std::iter::repeat_n(i, *n as usize));
+            }
+            prop_assert_eq!(s.block_for(probe), model.get(probe as usize).copied());
+        }
+    }
+
+    #[test]
+    fn commits_must_be_contiguous() {
+        let mut st = State::default();
+        let create = Change::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            partitions: 2,
+            configs: BTreeMap::new(),
+        };
+        st.check(&create).unwrap();
+        st.apply(&create);
+        assert!(matches!(st.check(&create), Err(Error::TopicExists(_))));
+        let ok = Change::CommitObject { object: "o".into(), blocks: vec![block(1, 0, 5)] };
+        st.check(&ok).unwrap();
+        st.apply(&ok);
+        assert_eq!(st.streams[&1].end_offset, 5);
+        // the same offsets again would reuse offsets 0..5
+        assert!(matches!(st.check(&ok), Err(Error::Invalid(_))));
+        let unknown = Change::CommitObject { object: "o".into(), blocks: vec![block(9, 0, 1)] };
+        assert!(matches!(st.check(&unknown), Err(Error::UnknownStream(9))));
+    }
+}

@@ -129,9 +129,17 @@ pub(crate) mod millis {
 /// Option names whose values are secrets: redacted when shown, refused from files.
 pub fn is_secret_option(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["secret", "password", "token", "credential", "account_key", "sas", "key_id"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "secret",
+        "password",
+        "token",
+        "credential",
+        "account_key",
+        "sas",
+        "key_id",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 impl StoreSettings {
@@ -167,7 +175,9 @@ impl StoreSettings {
             }
             Scheme::Fs => {
                 if self.root.is_empty() {
-                    return Err(Error::Config("storage.root (a directory) is required for fs".into()));
+                    return Err(Error::Config(
+                        "storage.root (a directory) is required for fs".into(),
+                    ));
                 }
             }
             Scheme::Memory => {}

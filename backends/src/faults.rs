@@ -4,9 +4,9 @@
 //! the store is in use.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -96,7 +96,9 @@ impl Faults {
 
     /// Sets the probability that a write lands but answers with an error.
     pub fn set_ambiguous_rate(&self, rate: f64) {
-        self.inner.ambiguous_ppm.store(to_ppm(rate), Ordering::Relaxed);
+        self.inner
+            .ambiguous_ppm
+            .store(to_ppm(rate), Ordering::Relaxed);
     }
 
     /// Sets the latency added to each request.
@@ -161,7 +163,11 @@ impl Layer for Faults {
             if op.is_write() && self.roll(state.ambiguous_ppm.load(Ordering::Relaxed)) {
                 return Err(Error::Unavailable(format!(
                     "injected: answer lost after the write {}",
-                    if result.is_ok() { "succeeded" } else { "failed" }
+                    if result.is_ok() {
+                        "succeeded"
+                    } else {
+                        "failed"
+                    }
                 )));
             }
             result

@@ -45,7 +45,14 @@ pub enum Op {
 
 impl Op {
     /// Every kind, for reports.
-    pub const ALL: [Op; 6] = [Op::Put, Op::PutIfAbsent, Op::Get, Op::GetRange, Op::Delete, Op::List];
+    pub const ALL: [Op; 6] = [
+        Op::Put,
+        Op::PutIfAbsent,
+        Op::Get,
+        Op::GetRange,
+        Op::Delete,
+        Op::List,
+    ];
 
     /// The label used in metrics.
     pub fn name(self) -> &'static str {
@@ -122,7 +129,9 @@ impl<L: Layer, S: ObjectStore> ObjectStore for Layered<L, S> {
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<()> {
         let sent = body.len() as u64;
         self.layer
-            .around(Op::PutIfAbsent, sent, || self.inner.put_if_absent(key, body.clone()))
+            .around(Op::PutIfAbsent, sent, || {
+                self.inner.put_if_absent(key, body.clone())
+            })
             .await
     }
 
@@ -137,11 +146,15 @@ impl<L: Layer, S: ObjectStore> ObjectStore for Layered<L, S> {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.layer.around(Op::Delete, 0, || self.inner.delete(key)).await
+        self.layer
+            .around(Op::Delete, 0, || self.inner.delete(key))
+            .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        self.layer.around(Op::List, 0, || self.inner.list(prefix)).await
+        self.layer
+            .around(Op::List, 0, || self.inner.list(prefix))
+            .await
     }
 }
 
@@ -251,12 +264,18 @@ impl StoreMetrics {
     /// Counters registered in `registry`.
     pub fn new(registry: &Registry) -> Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new("floe_store_requests_total", "Object-store requests by operation and outcome"),
+            Opts::new(
+                "floe_store_requests_total",
+                "Object-store requests by operation and outcome",
+            ),
             &["op", "outcome"],
         )
         .map_err(|e| Error::Config(e.to_string()))?;
         let bytes = IntCounterVec::new(
-            Opts::new("floe_store_bytes_total", "Object-store payload bytes by operation and direction"),
+            Opts::new(
+                "floe_store_bytes_total",
+                "Object-store payload bytes by operation and direction",
+            ),
             &["op", "direction"],
         )
         .map_err(|e| Error::Config(e.to_string()))?;
@@ -270,10 +289,17 @@ impl StoreMetrics {
 
     /// Requests of kind `op`, whatever their outcome.
     pub fn requests(&self, op: Op) -> u64 {
-        ["ok", "not_found", "conflict", "timeout", "unavailable", "error"]
-            .iter()
-            .map(|o| self.requests.with_label_values(&[op.name(), o]).get())
-            .sum()
+        [
+            "ok",
+            "not_found",
+            "conflict",
+            "timeout",
+            "unavailable",
+            "error",
+        ]
+        .iter()
+        .map(|o| self.requests.with_label_values(&[op.name(), o]).get())
+        .sum()
     }
 
     /// Bytes sent with (`sent`) or received from (`!sent`) requests of kind `op`.
@@ -295,7 +321,9 @@ impl Layer for StoreMetrics {
             self.requests
                 .with_label_values(&[op.name(), outcome(&result)])
                 .inc();
-            self.bytes.with_label_values(&[op.name(), "sent"]).inc_by(sent);
+            self.bytes
+                .with_label_values(&[op.name(), "sent"])
+                .inc_by(sent);
             if let Ok(payload) = &result {
                 self.bytes
                     .with_label_values(&[op.name(), "received"])

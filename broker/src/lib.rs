@@ -1,1 +1,147 @@
+//! floe-broker: the Kafka wire protocol in front of the `floe-stream` engine. The
+//! binary `floe` parses its arguments and calls [`run`]; tests call [`start`] with a
+//! listener of their own.
 
+mod batch;
+pub mod config;
+pub mod error;
+mod frame;
+mod handler;
+pub mod metrics;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use floe_stream::meta::Topic;
+use floe_stream::{EmbeddedMeta, Engine};
+use prometheus::Registry;
+use tokio::net::TcpListener;
+
+pub use config::{Config, ServerSettings};
+pub use error::{Error, Result};
+use metrics::BrokerMetrics;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct Broker {
+    engine: Engine,
+    server: ServerSettings,
+    advertised_host: String,
+    advertised_port: i32,
+    metrics: BrokerMetrics,
+}
+
+impl Broker {
+    fn topic(&self, name: &str) -> Option<Topic> {
+        self.engine.meta().state().topics.get(name).cloned()
+    }
+
+    fn topic_by_id(&self, id: uuid::Uuid) -> Option<Topic> {
+        self.engine
+            .meta()
+            .state()
+            .topics
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
+    }
+
+    /// Creates a topic a client asked about, or finds the one a racing request created.
+    async fn auto_create(&self, name: &str) -> floe_stream::Result<Topic> {
+        match self
+            .engine
+            .create_topic(name, self.server.default_partitions, BTreeMap::new())
+            .await
+        {
+            Err(floe_stream::Error::TopicExists(_)) => self
+                .topic(name)
+                .ok_or_else(|| floe_stream::Error::UnknownTopic(name.to_string())),
+            other => other,
+        }
+    }
+}
+
+/// A broker whose listeners are bound, ready to serve.
+#[derive(Debug)]
+pub struct Started {
+    /// The Kafka listener's address.
+    pub kafka: SocketAddr,
+    /// The metrics listener's address, if enabled.
+    pub metrics: Option<SocketAddr>,
+    broker: Arc<Broker>,
+    listener: TcpListener,
+}
+
+/// Opens the store, loads metadata and binds the listeners.
+pub async fn start(config: Config) -> Result<Started> {
+    let registry = Registry::new();
+    let store = floe_backends::open(&config.storage, &registry)?;
+    let writer = format!(
+        "{}-{}",
+        config.server.node_id,
+        uuid::Uuid::new_v4().simple()
+    );
+    let meta = EmbeddedMeta::open(
+        store.store.clone(),
+        writer.clone(),
+        config.engine.meta_snapshot_every,
+    )
+    .await?;
+    let engine = Engine::start(
+        store.store.clone(),
+        Arc::new(meta),
+        config.engine.clone(),
+        writer,
+        &registry,
+    )?;
+    let listener = TcpListener::bind(&config.server.listen).await?;
+    let kafka = listener.local_addr()?;
+    let metrics = if config.server.metrics_listen.is_empty() {
+        None
+    } else {
+        let l = TcpListener::bind(&config.server.metrics_listen).await?;
+        let addr = l.local_addr()?;
+        tokio::spawn(metrics::serve(l, registry.clone()));
+        Some(addr)
+    };
+    let advertised_host =
+        config
+            .server
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| match kafka.ip() {
+                ip if ip.is_unspecified() => "localhost".to_string(),
+                ip => ip.to_string(),
+            });
+    let advertised_port = i32::from(config.server.advertised_port.unwrap_or(kafka.port()));
+    let broker = Arc::new(Broker {
+        engine,
+        advertised_host,
+        advertised_port,
+        metrics: BrokerMetrics::new(&registry)?,
+        server: config.server,
+    });
+    Ok(Started {
+        kafka,
+        metrics,
+        broker,
+        listener,
+    })
+}
+
+impl Started {
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        server::serve(self.listener, self.broker, shutdown).await;
+    }
+}
+
+/// Starts a broker and serves until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let started = start(config).await?;
+    tracing::info!(kafka = %started.kafka, metrics = ?started.metrics, "floe is serving");
+    started.serve(shutdown).await;
+    Ok(())
+}

@@ -21,7 +21,12 @@ pub(crate) struct LogCache {
 
 impl LogCache {
     pub(crate) fn new(limit: usize) -> Self {
-        LogCache { limit, size: 0, streams: HashMap::new(), order: VecDeque::new() }
+        LogCache {
+            limit,
+            size: 0,
+            streams: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     /// Adds a committed batch at `base`, which must be where the stream's cache ends
@@ -38,7 +43,9 @@ impl LogCache {
         run.push_back((base, batch));
         self.order.push_back((stream, base));
         while self.size > self.limit {
-            let Some((s, b)) = self.order.pop_front() else { break };
+            let Some((s, b)) = self.order.pop_front() else {
+                break;
+            };
             if let Some(run) = self.streams.get_mut(&s) {
                 if run.front().is_some_and(|(front, _)| *front == b) {
                     if let Some((_, evicted)) = run.pop_front() {
@@ -51,7 +58,12 @@ impl LogCache {
 
     /// Batches from the one holding `offset` on, up to about `max_bytes` (at least one),
     /// or `None` if `offset` is older than what is cached.
-    pub(crate) fn read(&self, stream: u64, offset: u64, max_bytes: usize) -> Option<Vec<(u64, Batch)>> {
+    pub(crate) fn read(
+        &self,
+        stream: u64,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Option<Vec<(u64, Batch)>> {
         let run = self.streams.get(&stream)?;
         let (first, _) = run.front()?;
         if offset < *first {
@@ -89,7 +101,13 @@ pub(crate) struct BlockCache {
 
 impl BlockCache {
     pub(crate) fn new(limit: usize) -> Self {
-        BlockCache { limit, size: 0, tick: 0, blocks: HashMap::new(), by_age: BTreeMap::new() }
+        BlockCache {
+            limit,
+            size: 0,
+            tick: 0,
+            blocks: HashMap::new(),
+            by_age: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn get(&mut self, object: &str, position: u64) -> Option<Bytes> {
@@ -115,7 +133,9 @@ impl BlockCache {
         }
         self.by_age.insert(self.tick, key);
         while self.size > self.limit {
-            let Some((_, key)) = self.by_age.pop_first() else { break };
+            let Some((_, key)) = self.by_age.pop_first() else {
+                break;
+            };
             if let Some((_, old)) = self.blocks.remove(&key) {
                 self.size -= old.len();
             }
@@ -128,7 +148,11 @@ mod tests {
     use super::*;
 
     fn batch(len: usize, records: u32) -> Batch {
-        Batch { payload: Bytes::from(vec![0; len]), records, max_timestamp: 0 }
+        Batch {
+            payload: Bytes::from(vec![0; len]),
+            records,
+            max_timestamp: 0,
+        }
     }
 
     #[test]

@@ -78,7 +78,9 @@ struct Append {
 
 impl std::fmt::Debug for Append {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Append").field("stream", &self.stream).finish_non_exhaustive()
+        f.debug_struct("Append")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +127,10 @@ impl Engine {
         registry: &Registry,
     ) -> Result<Engine> {
         let cache_requests = IntCounterVec::new(
-            Opts::new("floe_cache_requests_total", "Engine cache look-ups by cache and result"),
+            Opts::new(
+                "floe_cache_requests_total",
+                "Engine cache look-ups by cache and result",
+            ),
             &["cache", "result"],
         )
         .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -184,7 +189,12 @@ impl Engine {
             .get(name)
             .map(|t| t.streams.clone())
             .unwrap_or_default();
-        self.inner.meta.commit(Change::DeleteTopic { name: name.to_string() }).await?;
+        self.inner
+            .meta
+            .commit(Change::DeleteTopic {
+                name: name.to_string(),
+            })
+            .await?;
         let mut cache = lock(&self.inner.log_cache);
         for s in streams {
             cache.forget(s);
@@ -196,11 +206,17 @@ impl Engine {
     /// the offset of the first record.
     pub async fn append(&self, stream: u64, batches: Vec<Batch>) -> Result<u64> {
         if batches.is_empty() || batches.iter().any(|b| b.records == 0) {
-            return Err(Error::Invalid("append needs batches of at least one record".into()));
+            return Err(Error::Invalid(
+                "append needs batches of at least one record".into(),
+            ));
         }
         let (reply, answer) = oneshot::channel();
         self.wal
-            .send(Append { stream, batches, reply })
+            .send(Append {
+                stream,
+                batches,
+                reply,
+            })
             .await
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
@@ -209,7 +225,10 @@ impl Engine {
     /// `(start, end)`: the first readable offset and the next offset to be written.
     pub fn bounds(&self, stream: u64) -> Result<(u64, u64)> {
         let state = self.inner.meta.state();
-        let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+        let s = state
+            .streams
+            .get(&stream)
+            .ok_or(Error::UnknownStream(stream))?;
         Ok((s.start_offset, s.end_offset))
     }
 
@@ -253,7 +272,10 @@ impl Engine {
                 bytes += batch.payload.len();
                 next = batch_end;
                 progressed = true;
-                out.push(ReadBatch { base_offset: base, batch });
+                out.push(ReadBatch {
+                    base_offset: base,
+                    batch,
+                });
             }
             if !progressed {
                 break;
@@ -263,14 +285,20 @@ impl Engine {
     }
 
     fn count(&self, cache: &str, result: &str) {
-        self.inner.cache_requests.with_label_values(&[cache, result]).inc();
+        self.inner
+            .cache_requests
+            .with_label_values(&[cache, result])
+            .inc();
     }
 
     /// The batches of the stored block that holds `offset`.
     async fn read_block(&self, stream: u64, offset: u64) -> Result<Vec<(u64, Batch)>> {
         let block = {
             let state = self.inner.meta.state();
-            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+            let s = state
+                .streams
+                .get(&stream)
+                .ok_or(Error::UnknownStream(stream))?;
             let i = s.block_for(offset).ok_or_else(|| {
                 Error::Corrupt(format!("stream {stream} has no block for offset {offset}"))
             })?;
@@ -317,15 +345,22 @@ impl Engine {
     pub async fn offset_for_timestamp(&self, stream: u64, timestamp: i64) -> Result<Option<u64>> {
         let candidates: Vec<u64> = {
             let state = self.inner.meta.state();
-            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+            let s = state
+                .streams
+                .get(&stream)
+                .ok_or(Error::UnknownStream(stream))?;
             s.blocks
                 .iter()
-                .filter(|b| b.entry.end_offset() > s.start_offset && b.entry.max_timestamp >= timestamp)
+                .filter(|b| {
+                    b.entry.end_offset() > s.start_offset && b.entry.max_timestamp >= timestamp
+                })
                 .map(|b| b.entry.base_offset.max(s.start_offset))
                 .take(1)
                 .collect()
         };
-        let Some(from) = candidates.first().copied() else { return Ok(None) };
+        let Some(from) = candidates.first().copied() else {
+            return Ok(None);
+        };
         let batches = self.read_block(stream, from).await?;
         Ok(batches
             .iter()
@@ -345,7 +380,11 @@ async fn run_wal(inner: Arc<Inner>, mut rx: mpsc::Receiver<Append>, writer: Stri
         while bytes < inner.settings.wal_window_bytes {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(append)) => {
-                    bytes += append.batches.iter().map(|b| b.payload.len()).sum::<usize>();
+                    bytes += append
+                        .batches
+                        .iter()
+                        .map(|b| b.payload.len())
+                        .sum::<usize>();
                     window.push(append);
                 }
                 Ok(None) | Err(_) => break,
@@ -399,7 +438,10 @@ async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
         inner.store.put(key, object).await?;
         inner
             .meta
-            .commit(Change::CommitObject { object: key.to_string(), blocks })
+            .commit(Change::CommitObject {
+                object: key.to_string(),
+                blocks,
+            })
             .await
     }
     .await;

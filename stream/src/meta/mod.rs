@@ -52,7 +52,9 @@ pub struct StreamMeta {
 impl StreamMeta {
     /// Index of the block holding `offset`, if any.
     pub fn block_for(&self, offset: u64) -> Option<usize> {
-        let i = self.blocks.partition_point(|b| b.entry.end_offset() <= offset);
+        let i = self
+            .blocks
+            .partition_point(|b| b.entry.end_offset() <= offset);
         (i < self.blocks.len() && self.blocks[i].entry.base_offset <= offset).then_some(i)
     }
 }
@@ -101,12 +103,16 @@ impl State {
     /// Checks that `change` can be applied: the one place changes are validated.
     pub fn check(&self, change: &Change) -> Result<()> {
         match change {
-            Change::CreateTopic { name, partitions, .. } => {
+            Change::CreateTopic {
+                name, partitions, ..
+            } => {
                 if self.topics.contains_key(name) {
                     return Err(Error::TopicExists(name.clone()));
                 }
                 if *partitions == 0 {
-                    return Err(Error::Invalid("a topic needs at least one partition".into()));
+                    return Err(Error::Invalid(
+                        "a topic needs at least one partition".into(),
+                    ));
                 }
             }
             Change::DeleteTopic { name } => {
@@ -116,7 +122,10 @@ impl State {
             }
             Change::CommitObject { blocks, .. } => {
                 for b in blocks {
-                    let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
+                    let stream = self
+                        .streams
+                        .get(&b.stream)
+                        .ok_or(Error::UnknownStream(b.stream))?;
                     if b.base_offset != stream.end_offset {
                         return Err(Error::Invalid(format!(
                             "block for stream {} starts at {} but the stream ends at {}",
@@ -132,7 +141,12 @@ impl State {
     /// Applies a change that [`State::check`] accepted (or that the log holds).
     pub fn apply(&mut self, change: &Change) {
         match change {
-            Change::CreateTopic { name, id, partitions, configs } => {
+            Change::CreateTopic {
+                name,
+                id,
+                partitions,
+                configs,
+            } => {
                 let first = self.next_stream_id;
                 self.next_stream_id += u64::from(*partitions);
                 let streams: Vec<u64> = (first..self.next_stream_id).collect();
@@ -141,7 +155,12 @@ impl State {
                 }
                 self.topics.insert(
                     name.clone(),
-                    Topic { name: name.clone(), id: *id, streams, configs: configs.clone() },
+                    Topic {
+                        name: name.clone(),
+                        id: *id,
+                        streams,
+                        configs: configs.clone(),
+                    },
                 );
             }
             Change::DeleteTopic { name } => {
@@ -155,7 +174,10 @@ impl State {
                 for b in blocks {
                     if let Some(stream) = self.streams.get_mut(&b.stream) {
                         stream.end_offset = b.end_offset();
-                        stream.blocks.push(BlockRef { object: object.clone(), entry: *b });
+                        stream.blocks.push(BlockRef {
+                            object: object.clone(),
+                            entry: *b,
+                        });
                     }
                 }
             }
@@ -184,7 +206,14 @@ mod tests {
     use super::*;
 
     fn block(stream: u64, base: u64, records: u64) -> BlockEntry {
-        BlockEntry { stream, base_offset: base, records, position: 0, length: 1, max_timestamp: 0 }
+        BlockEntry {
+            stream,
+            base_offset: base,
+            records,
+            position: 0,
+            length: 1,
+            max_timestamp: 0,
+        }
     }
 
     proptest! {
@@ -215,13 +244,19 @@ mod tests {
         st.check(&create).unwrap();
         st.apply(&create);
         assert!(matches!(st.check(&create), Err(Error::TopicExists(_))));
-        let ok = Change::CommitObject { object: "o".into(), blocks: vec![block(1, 0, 5)] };
+        let ok = Change::CommitObject {
+            object: "o".into(),
+            blocks: vec![block(1, 0, 5)],
+        };
         st.check(&ok).unwrap();
         st.apply(&ok);
         assert_eq!(st.streams[&1].end_offset, 5);
         // the same offsets again would reuse offsets 0..5
         assert!(matches!(st.check(&ok), Err(Error::Invalid(_))));
-        let unknown = Change::CommitObject { object: "o".into(), blocks: vec![block(9, 0, 1)] };
+        let unknown = Change::CommitObject {
+            object: "o".into(),
+            blocks: vec![block(9, 0, 1)],
+        };
         assert!(matches!(st.check(&unknown), Err(Error::UnknownStream(9))));
     }
 }

@@ -1,0 +1,149 @@
+//! Kafka record batches (magic v2) as they arrive in Produce and leave in Fetch. Floe
+//! checks them and reads their header; it never decompresses or rewrites them, except
+//! for the base offset, which Fetch patches on the way out.
+//!
+//! ```text
+//!  0 i64 baseOffset        8 i32 batchLength      12 i32 partitionLeaderEpoch
+//! 16 i8  magic (2)        17 u32 crc (CRC-32C of bytes 21..)
+//! 21 i16 attributes       23 i32 lastOffsetDelta  27 i64 baseTimestamp
+//! 35 i64 maxTimestamp     43 i64 producerId       51 i16 producerEpoch
+//! 53 i32 baseSequence     57 i32 recordCount      61 records...
+//! ```
+
+use bytes::{Bytes, BytesMut};
+use floe_stream::Batch;
+use kafka_protocol::ResponseError;
+
+const HEADER_LEN: usize = 61;
+const LENGTH_PREFIX: usize = 12;
+
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+/// Splits a Produce payload into checked batches.
+pub(crate) fn parse(mut records: Bytes) -> Result<Vec<Batch>, ResponseError> {
+    let mut out = Vec::new();
+    if records.is_empty() {
+        return Err(ResponseError::InvalidRecord);
+    }
+    while !records.is_empty() {
+        if records.len() < HEADER_LEN {
+            return Err(ResponseError::CorruptMessage);
+        }
+        if records[16] != 2 {
+            return Err(ResponseError::UnsupportedForMessageFormat);
+        }
+        let length = i32_at(&records, 8);
+        let total = usize::try_from(length)
+            .ok()
+            .and_then(|l| l.checked_add(LENGTH_PREFIX))
+            .filter(|t| *t >= HEADER_LEN && *t <= records.len())
+            .ok_or(ResponseError::CorruptMessage)?;
+        let bytes = records.split_to(total);
+        let crc = u32::from_be_bytes([bytes[17], bytes[18], bytes[19], bytes[20]]);
+        if crc32c::crc32c(&bytes[21..]) != crc {
+            return Err(ResponseError::CorruptMessage);
+        }
+        let last_offset_delta = i32_at(&bytes, 23);
+        let record_count = i32_at(&bytes, 57);
+        if last_offset_delta < 0 || record_count != last_offset_delta + 1 {
+            return Err(ResponseError::InvalidRecord);
+        }
+        out.push(Batch {
+            records: (last_offset_delta + 1) as u32,
+            max_timestamp: i64_at(&bytes, 35),
+            payload: bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// Appends `batch` to `out` with its base offset set to `base_offset`. The CRC does not
+/// cover the base offset, so the batch stays valid.
+pub(crate) fn put_patched(out: &mut BytesMut, base_offset: u64, batch: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(batch);
+    out[start..start + 8].copy_from_slice(&(base_offset as i64).to_be_bytes());
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal valid batch of `n` records (the records themselves are opaque bytes).
+    pub(crate) fn batch(n: i32, body: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN];
+        b.extend_from_slice(body);
+        let len = (b.len() - LENGTH_PREFIX) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        b[16] = 2;
+        b[23..27].copy_from_slice(&(n - 1).to_be_bytes());
+        b[35..43].copy_from_slice(&1234i64.to_be_bytes());
+        b[57..61].copy_from_slice(&n.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn parses_and_checks_batches() {
+        let mut two = batch(3, b"abc");
+        two.extend(batch(1, b"d"));
+        let parsed = parse(Bytes::from(two)).unwrap();
+        assert_eq!(
+            parsed.iter().map(|b| b.records).collect::<Vec<_>>(),
+            vec![3, 1]
+        );
+        assert_eq!(parsed[0].max_timestamp, 1234);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let good = batch(2, b"xy");
+        let mut bad_crc = good.clone();
+        *bad_crc.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            parse(Bytes::from(bad_crc)),
+            Err(ResponseError::CorruptMessage)
+        );
+        let mut old_magic = good.clone();
+        old_magic[16] = 1;
+        assert_eq!(
+            parse(Bytes::from(old_magic)),
+            Err(ResponseError::UnsupportedForMessageFormat)
+        );
+        assert_eq!(
+            parse(Bytes::from(good[..30].to_vec())),
+            Err(ResponseError::CorruptMessage)
+        );
+        let mut huge_len = good.clone();
+        huge_len[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(
+            parse(Bytes::from(huge_len)),
+            Err(ResponseError::CorruptMessage)
+        );
+        let mut negative = good;
+        negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+        assert_eq!(
+            parse(Bytes::from(negative)),
+            Err(ResponseError::CorruptMessage)
+        );
+        assert_eq!(parse(Bytes::new()), Err(ResponseError::InvalidRecord));
+    }
+
+    #[test]
+    fn patching_keeps_the_crc_valid() {
+        let b = batch(2, b"xy");
+        let mut out = BytesMut::new();
+        put_patched(&mut out, 77, &b);
+        assert_eq!(i64_at(&out, 0), 77);
+        assert!(parse(out.freeze()).is_ok());
+    }
+}

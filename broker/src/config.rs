@@ -1,0 +1,299 @@
+//! Floe's settings and how they are layered: built-in defaults < profile < `floe.toml` <
+//! `FLOE_*` environment < command-line flags. Credentials come from the environment (or
+//! instance roles, through OpenDAL); a profile or file that holds one is refused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use floe_backends::{StoreSettings, is_secret_option};
+use floe_stream::EngineSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The built-in profiles, one per target store.
+pub const PROFILES: [(&str, &str); 6] = [
+    ("local", include_str!("../../profiles/local.toml")),
+    ("minio", include_str!("../../profiles/minio.toml")),
+    ("aws", include_str!("../../profiles/aws.toml")),
+    ("alibaba", include_str!("../../profiles/alibaba.toml")),
+    ("gcs", include_str!("../../profiles/gcs.toml")),
+    ("azure", include_str!("../../profiles/azure.toml")),
+];
+
+/// Everything a broker needs to know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The Kafka listener and the broker's identity.
+    pub server: ServerSettings,
+    /// The object store.
+    pub storage: StoreSettings,
+    /// The storage engine.
+    pub engine: EngineSettings,
+}
+
+/// The Kafka listener and the broker's identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the Kafka listener binds.
+    pub listen: String,
+    /// Host clients are told to connect to; defaults to the listen host.
+    pub advertised_host: Option<String>,
+    /// Port clients are told to connect to; defaults to the bound port.
+    pub advertised_port: Option<u16>,
+    /// This broker's id.
+    pub node_id: i32,
+    /// This broker's rack (availability zone).
+    pub rack: Option<String>,
+    /// Cluster id reported to clients.
+    pub cluster_id: String,
+    /// Address of the HTTP listener for `/metrics`; empty disables it.
+    pub metrics_listen: String,
+    /// Largest request frame accepted; larger ones close the connection.
+    pub max_frame_bytes: usize,
+    /// Requests of one connection in progress at once (responses keep their order).
+    pub max_in_flight: usize,
+    /// Create a topic when a client asks for metadata of one that does not exist.
+    pub auto_create_topics: bool,
+    /// Partitions of topics created without a count.
+    pub default_partitions: u32,
+    /// Log filter, in `tracing-subscriber`'s `EnvFilter` syntax.
+    pub log: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:9092".into(),
+            advertised_host: None,
+            advertised_port: None,
+            node_id: 0,
+            rack: None,
+            cluster_id: "floe-cluster".into(),
+            metrics_listen: "127.0.0.1:9644".into(),
+            max_frame_bytes: 100 << 20,
+            max_in_flight: 64,
+            auto_create_topics: true,
+            default_partitions: 1,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Settings given on the command line; only those given override.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Flags {
+    /// `server.listen`.
+    pub listen: Option<String>,
+    /// `server.metrics_listen`.
+    pub metrics_listen: Option<String>,
+    /// `server.node_id`.
+    pub node_id: Option<i32>,
+    /// `storage.root`.
+    pub storage_root: Option<String>,
+}
+
+impl Flags {
+    fn as_layer(&self) -> BTreeMap<String, BTreeMap<String, figment::value::Value>> {
+        use figment::value::Value;
+        let mut out: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        let mut set = |section: &str, key: &str, value: Option<Value>| {
+            if let Some(v) = value {
+                out.entry(section.into()).or_default().insert(key.into(), v);
+            }
+        };
+        set("server", "listen", self.listen.clone().map(Value::from));
+        set(
+            "server",
+            "metrics_listen",
+            self.metrics_listen.clone().map(Value::from),
+        );
+        set("server", "node_id", self.node_id.map(Value::from));
+        set(
+            "storage",
+            "root",
+            self.storage_root.clone().map(Value::from),
+        );
+        out
+    }
+}
+
+/// Where the layers come from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A built-in profile name, or a path to a profile file.
+    pub profile: Option<String>,
+    /// The `floe.toml` to read; `./floe.toml` if it exists when not given.
+    pub file: Option<PathBuf>,
+    /// Command-line overrides.
+    pub flags: Flags,
+}
+
+fn profile_text(name: &str) -> Result<String> {
+    if let Some((_, text)) = PROFILES.iter().find(|(n, _)| *n == name) {
+        return Ok((*text).to_string());
+    }
+    let path = Path::new(name);
+    if path.exists() {
+        return std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("profile {name}: {e}")));
+    }
+    let known: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
+    Err(Error::Config(format!(
+        "unknown profile {name:?}; built-in profiles: {}",
+        known.join(", ")
+    )))
+}
+
+/// Refuses a file layer that carries credentials.
+fn refuse_secrets(what: &str, text: &str) -> Result<()> {
+    let value: toml::Value =
+        toml::from_str(text).map_err(|e| Error::Config(format!("{what}: {e}")))?;
+    let options = value
+        .get("storage")
+        .and_then(|s| s.get("options"))
+        .and_then(|o| o.as_table());
+    if let Some(key) = options.and_then(|o| o.keys().find(|k| is_secret_option(k))) {
+        return Err(Error::Config(format!(
+            "{what} sets storage.options.{key}: credentials must come from the environment \
+             (e.g. FLOE_STORAGE__OPTIONS__{}) or an instance role, never from a file",
+            key.to_ascii_uppercase()
+        )));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Loads the layered configuration. `FLOE_*` variables are read here, in one place;
+    /// `FLOE_SECTION__KEY` sets `section.key`.
+    pub fn load(sources: &Sources) -> Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(name) = &sources.profile {
+            let text = profile_text(name)?;
+            refuse_secrets(&format!("profile {name}"), &text)?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        let file = sources.file.clone().or_else(|| {
+            let default = PathBuf::from("floe.toml");
+            default.exists().then_some(default)
+        });
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            refuse_secrets(&path.display().to_string(), &text)?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("FLOE_")
+                    .split("__")
+                    .ignore(&["profile", "config"]),
+            )
+            .merge(Serialized::defaults(sources.flags.as_layer()));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.server.max_frame_bytes < 1024 {
+            return Err(Error::Config(
+                "server.max_frame_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.server.default_partitions == 0 {
+            return Err(Error::Config(
+                "server.default_partitions must be at least 1".into(),
+            ));
+        }
+        if self.engine.wal_window_bytes == 0 {
+            return Err(Error::Config(
+                "engine.wal_window_bytes must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, secrets redacted.
+    pub fn show(&self) -> Result<String> {
+        let mut shown = self.clone();
+        for (key, value) in shown.storage.options.iter_mut() {
+            if is_secret_option(key) {
+                *value = "***redacted***".into();
+            }
+        }
+        toml::to_string_pretty(&shown).map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_parses() {
+        for (name, _) in PROFILES {
+            let sources = Sources {
+                profile: Some(name.into()),
+                ..Sources::default()
+            };
+            let config = Config::load(&sources).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!config.show().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_profile_is_an_error() {
+        let sources = Sources {
+            profile: Some("nope".into()),
+            ..Sources::default()
+        };
+        assert!(
+            Config::load(&sources)
+                .unwrap_err()
+                .to_string()
+                .contains("built-in profiles")
+        );
+    }
+
+    #[test]
+    fn files_may_not_hold_credentials() {
+        let err = refuse_secrets("f", "[storage.options]\nsecret_access_key = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("environment"), "{err}");
+        refuse_secrets("f", "[storage.options]\nenable_versioning = \"true\"").unwrap();
+    }
+
+    #[test]
+    fn flags_override_files_and_secrets_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("floe.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\nnode_id = 4\n").unwrap();
+        let sources = Sources {
+            profile: Some("minio".into()),
+            file: Some(file),
+            flags: Flags {
+                listen: Some("127.0.0.1:2".into()),
+                ..Flags::default()
+            },
+        };
+        let mut config = Config::load(&sources).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:2");
+        assert_eq!(config.server.node_id, 4);
+        assert_eq!(config.storage.scheme, floe_backends::Scheme::S3);
+        config
+            .storage
+            .options
+            .insert("secret_access_key".into(), "hunter2".into());
+        let shown = config.show().unwrap();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("redacted"),
+            "{shown}"
+        );
+    }
+}

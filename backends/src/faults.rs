@@ -3,7 +3,6 @@
 //! answer is an error). Settings give the starting point; [`Faults`] changes them while
 //! the store is in use.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -134,43 +133,41 @@ impl Faults {
 }
 
 impl Layer for Faults {
-    fn around<'a, T: Payload + Send + 'a>(
+    async fn around<'a, T: Payload + Send + 'a>(
         &'a self,
         op: Op,
         _sent: u64,
         call: impl Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        async move {
-            if !self.applies_to(op) {
-                return call().await;
-            }
-            let state = &self.inner;
-            let n = state.seen.fetch_add(1, Ordering::Relaxed) + 1;
-            let latency = state.latency_ms.load(Ordering::Relaxed);
-            if latency > 0 {
-                tokio::time::sleep(Duration::from_millis(latency)).await;
-            }
-            if state.down.load(Ordering::Relaxed) {
-                return Err(Error::Unavailable("injected: store is down".into()));
-            }
-            if state.fail_nth.load(Ordering::Relaxed) == n {
-                return Err(Error::Unavailable(format!("injected: request {n} fails")));
-            }
-            if self.roll(state.error_ppm.load(Ordering::Relaxed)) {
-                return Err(Error::Unavailable("injected: 503 SlowDown".into()));
-            }
-            let result = call().await;
-            if op.is_write() && self.roll(state.ambiguous_ppm.load(Ordering::Relaxed)) {
-                return Err(Error::Unavailable(format!(
-                    "injected: answer lost after the write {}",
-                    if result.is_ok() {
-                        "succeeded"
-                    } else {
-                        "failed"
-                    }
-                )));
-            }
-            result
+    ) -> Result<T> {
+        if !self.applies_to(op) {
+            return call().await;
         }
+        let state = &self.inner;
+        let n = state.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        let latency = state.latency_ms.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        if state.down.load(Ordering::Relaxed) {
+            return Err(Error::Unavailable("injected: store is down".into()));
+        }
+        if state.fail_nth.load(Ordering::Relaxed) == n {
+            return Err(Error::Unavailable(format!("injected: request {n} fails")));
+        }
+        if self.roll(state.error_ppm.load(Ordering::Relaxed)) {
+            return Err(Error::Unavailable("injected: 503 SlowDown".into()));
+        }
+        let result = call().await;
+        if op.is_write() && self.roll(state.ambiguous_ppm.load(Ordering::Relaxed)) {
+            return Err(Error::Unavailable(format!(
+                "injected: answer lost after the write {}",
+                if result.is_ok() {
+                    "succeeded"
+                } else {
+                    "failed"
+                }
+            )));
+        }
+        result
     }
 }

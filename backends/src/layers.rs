@@ -190,24 +190,22 @@ impl RetryLayer {
 }
 
 impl Layer for RetryLayer {
-    fn around<'a, T: Payload + Send + 'a>(
+    async fn around<'a, T: Payload + Send + 'a>(
         &'a self,
         op: Op,
         _sent: u64,
         call: impl Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        async move {
-            let mut attempt = 1;
-            loop {
-                match call().await {
-                    Err(e) if e.is_retriable() && attempt < self.settings.max_attempts => {
-                        let pause = self.backoff(attempt - 1);
-                        tracing::debug!(op = op.name(), attempt, ?pause, error = %e, "retrying");
-                        tokio::time::sleep(pause).await;
-                        attempt += 1;
-                    }
-                    other => return other,
+    ) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(e) if e.is_retriable() && attempt < self.settings.max_attempts => {
+                    let pause = self.backoff(attempt - 1);
+                    tracing::debug!(op = op.name(), attempt, ?pause, error = %e, "retrying");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
                 }
+                other => return other,
             }
         }
     }
@@ -227,17 +225,15 @@ impl TimeoutLayer {
 }
 
 impl Layer for TimeoutLayer {
-    fn around<'a, T: Payload + Send + 'a>(
+    async fn around<'a, T: Payload + Send + 'a>(
         &'a self,
         _op: Op,
         _sent: u64,
         call: impl Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        async move {
-            tokio::time::timeout(self.limit, call())
-                .await
-                .unwrap_or(Err(Error::Timeout(self.limit)))
-        }
+    ) -> Result<T> {
+        tokio::time::timeout(self.limit, call())
+            .await
+            .unwrap_or(Err(Error::Timeout(self.limit)))
     }
 }
 
@@ -310,26 +306,24 @@ impl StoreMetrics {
 }
 
 impl Layer for StoreMetrics {
-    fn around<'a, T: Payload + Send + 'a>(
+    async fn around<'a, T: Payload + Send + 'a>(
         &'a self,
         op: Op,
         sent: u64,
         call: impl Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        async move {
-            let result = call().await;
-            self.requests
-                .with_label_values(&[op.name(), outcome(&result)])
-                .inc();
+    ) -> Result<T> {
+        let result = call().await;
+        self.requests
+            .with_label_values(&[op.name(), outcome(&result)])
+            .inc();
+        self.bytes
+            .with_label_values(&[op.name(), "sent"])
+            .inc_by(sent);
+        if let Ok(payload) = &result {
             self.bytes
-                .with_label_values(&[op.name(), "sent"])
-                .inc_by(sent);
-            if let Ok(payload) = &result {
-                self.bytes
-                    .with_label_values(&[op.name(), "received"])
-                    .inc_by(payload.received());
-            }
-            result
+                .with_label_values(&[op.name(), "received"])
+                .inc_by(payload.received());
         }
+        result
     }
 }

@@ -1,6 +1,8 @@
 //! One behaviour suite, run against every store Floe tests here: memory, fs, and S3
 //! through a real S3-compatible server (moto_server) on loopback.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

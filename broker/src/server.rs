@@ -4,17 +4,15 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::Broker;
 use crate::error::Result;
 use crate::frame::{self, Frame};
-use crate::handler;
+use crate::handler::{self, Pending};
 
 /// Accepts connections until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
@@ -39,8 +37,6 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
     }
 }
 
-type Pending = JoinHandle<Result<Option<Bytes>>>;
-
 async fn connection(socket: TcpStream, broker: &Arc<Broker>) -> Result<()> {
     socket.set_nodelay(true)?;
     let (mut rd, wr) = socket.into_split();
@@ -53,10 +49,7 @@ async fn connection(socket: TcpStream, broker: &Arc<Broker>) -> Result<()> {
             Err(e) => break Err(e),
         };
         let pending: Pending = match frame::decode(frame) {
-            Ok(Frame::Request(request)) => {
-                let broker = broker.clone();
-                tokio::spawn(async move { handler::handle(&broker, *request).await })
-            }
+            Ok(Frame::Request(request)) => handler::start(broker, *request).await,
             Ok(Frame::ApiVersionsTooNew { correlation_id }) => {
                 tokio::spawn(
                     async move { handler::api_versions::too_new(correlation_id).map(Some) },

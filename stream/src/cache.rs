@@ -33,11 +33,11 @@ impl LogCache {
     /// (else the stream's cache restarts at `base`).
     pub(crate) fn push(&mut self, stream: u64, base: u64, batch: Batch) {
         let run = self.streams.entry(stream).or_default();
-        if let Some((last_base, last)) = run.back() {
-            if last_base + u64::from(last.records) != base {
-                self.size -= run.iter().map(|(_, b)| b.payload.len()).sum::<usize>();
-                run.clear();
-            }
+        if let Some((last_base, last)) = run.back()
+            && last_base + u64::from(last.records) != base
+        {
+            self.size -= run.iter().map(|(_, b)| b.payload.len()).sum::<usize>();
+            run.clear();
         }
         self.size += batch.payload.len();
         run.push_back((base, batch));
@@ -46,12 +46,11 @@ impl LogCache {
             let Some((s, b)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(run) = self.streams.get_mut(&s) {
-                if run.front().is_some_and(|(front, _)| *front == b) {
-                    if let Some((_, evicted)) = run.pop_front() {
-                        self.size -= evicted.payload.len();
-                    }
-                }
+            if let Some(run) = self.streams.get_mut(&s)
+                && run.front().is_some_and(|(front, _)| *front == b)
+                && let Some((_, evicted)) = run.pop_front()
+            {
+                self.size -= evicted.payload.len();
             }
         }
     }

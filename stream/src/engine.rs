@@ -70,6 +70,17 @@ pub struct ReadBatch {
     pub batch: Batch,
 }
 
+/// An append in the WAL's queue.
+#[derive(Debug)]
+pub struct Submitted(oneshot::Receiver<Result<u64>>);
+
+impl Submitted {
+    /// Resolves, once the append is durable and committed, to its first offset.
+    pub async fn durable(self) -> Result<u64> {
+        self.0.await.map_err(|_| Error::Closed)?
+    }
+}
+
 struct Append {
     stream: u64,
     batches: Vec<Batch>,
@@ -205,6 +216,12 @@ impl Engine {
     /// Appends batches to a stream; resolves, once they are durable and committed, to
     /// the offset of the first record.
     pub async fn append(&self, stream: u64, batches: Vec<Batch>) -> Result<u64> {
+        self.submit(stream, batches).await?.durable().await
+    }
+
+    /// Queues batches for the WAL and returns without waiting for durability. Batches
+    /// submitted one after another (by one task) get increasing offsets in that order.
+    pub async fn submit(&self, stream: u64, batches: Vec<Batch>) -> Result<Submitted> {
         if batches.is_empty() || batches.iter().any(|b| b.records == 0) {
             return Err(Error::Invalid(
                 "append needs batches of at least one record".into(),
@@ -219,7 +236,7 @@ impl Engine {
             })
             .await
             .map_err(|_| Error::Closed)?;
-        answer.await.map_err(|_| Error::Closed)?
+        Ok(Submitted(answer))
     }
 
     /// `(start, end)`: the first readable offset and the next offset to be written.

@@ -9,7 +9,7 @@ pub mod meta;
 pub mod object;
 mod paths;
 
-pub use engine::{Engine, EngineSettings, ReadBatch};
+pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
 pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};
 pub use object::Batch;

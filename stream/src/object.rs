@@ -213,7 +213,8 @@ impl Footer {
 
     /// Parses and checks the index block this footer points to.
     pub fn decode_index(&self, bytes: &[u8]) -> Result<Vec<BlockEntry>> {
-        if bytes.len() != self.index_length as usize || bytes.len() % INDEX_ENTRY_LEN != 0 {
+        if bytes.len() != self.index_length as usize || !bytes.len().is_multiple_of(INDEX_ENTRY_LEN)
+        {
             return Err(Error::Corrupt(format!(
                 "index block of {} bytes",
                 bytes.len()

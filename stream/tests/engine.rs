@@ -1,6 +1,8 @@
 //! The engine end to end over real stores: append, read back, restart from the bucket
 //! alone, and faults that must not cost an acknowledged record or reuse an offset.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,9 +10,12 @@ mod list_offsets;
 mod metadata;
 mod produce;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use tokio::task::JoinHandle;
 
 use crate::Broker;
 use crate::error::{Error, Result};
@@ -34,8 +37,14 @@ pub(crate) fn supported(api: ApiKey) -> Option<VersionRange> {
     SERVED.iter().find(|(k, _)| *k == api).map(|(_, v)| *v)
 }
 
-/// Runs a request; `None` means no response is owed (Produce with acks=0).
-pub(crate) async fn handle(broker: &Broker, request: Request) -> Result<Option<Bytes>> {
+/// A request in progress: resolves to its response frame, or `None` when no response
+/// is owed (Produce with acks=0).
+pub(crate) type Pending = JoinHandle<Result<Option<Bytes>>>;
+
+/// Starts a request. Produce queues its batches before this returns, so that a
+/// connection's requests reach the log in the order they were sent; everything else
+/// runs wholly in its own task.
+pub(crate) async fn start(broker: &Arc<Broker>, request: Request) -> Pending {
     let Request {
         api,
         version,
@@ -47,7 +56,31 @@ pub(crate) async fn handle(broker: &Broker, request: Request) -> Result<Option<B
         .requests
         .with_label_values(&[&format!("{api:?}")])
         .inc();
-    let response = match body {
+    let correlation_id = header.correlation_id;
+    if let RequestKind::Produce(r) = body {
+        let durable = produce::submit(broker, r, version).await;
+        return tokio::spawn(async move {
+            match durable.await {
+                Some(response) => frame::encode(
+                    api,
+                    version,
+                    correlation_id,
+                    &ResponseKind::Produce(response),
+                )
+                .map(Some),
+                None => Ok(None),
+            }
+        });
+    }
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        let response = respond(&broker, version, body).await?;
+        frame::encode(api, version, correlation_id, &response).map(Some)
+    })
+}
+
+async fn respond(broker: &Broker, version: i16, body: RequestKind) -> Result<ResponseKind> {
+    Ok(match body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(broker, r, version).await)
@@ -58,17 +91,12 @@ pub(crate) async fn handle(broker: &Broker, request: Request) -> Result<Option<B
         RequestKind::DeleteTopics(r) => {
             ResponseKind::DeleteTopics(delete_topics::handle(broker, r, version).await)
         }
-        RequestKind::Produce(r) => match produce::handle(broker, r, version).await {
-            Some(response) => ResponseKind::Produce(response),
-            None => return Ok(None),
-        },
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, version).await),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, r, version).await)
         }
         other => return Err(Error::Protocol(format!("no handler for {other:?}"))),
-    };
-    frame::encode(api, version, header.correlation_id, &response).map(Some)
+    })
 }
 
 /// Kafka's rule for topic names.

@@ -1,11 +1,14 @@
-//! Produce: checks each partition's batches, appends them through the engine (all
-//! partitions at once, so they share WAL windows), and answers once they are durable.
-//! acks=1 and acks=all both wait for the object store: there is no weaker durability
-//! point to offer.
+//! Produce: checks each partition's batches and queues them for the WAL in request
+//! order (so pipelined requests on one connection keep their order, as Kafka promises),
+//! then answers once they are durable. acks=1 and acks=all both wait for the object
+//! store: there is no weaker durability point to offer.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::VersionRange;
 
 use super::message;
@@ -16,9 +19,13 @@ use crate::error::kafka_error;
 pub(crate) const KEY: ApiKey = ApiKey::Produce;
 pub(crate) const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };
 
-type Outcome = Result<(u64, u64), (ResponseError, String)>;
+type Failure = (ResponseError, String);
 
-fn partition_response(index: i32, outcome: Outcome, version: i16) -> PartitionProduceResponse {
+fn partition_response(
+    index: i32,
+    outcome: Result<(u64, u64), Failure>,
+    version: i16,
+) -> PartitionProduceResponse {
     let r = PartitionProduceResponse::default()
         .with_index(index)
         .with_log_append_time_ms(-1);
@@ -33,14 +40,15 @@ fn partition_response(index: i32, outcome: Outcome, version: i16) -> PartitionPr
     }
 }
 
-/// `None` when the producer wants no answer (acks=0).
-pub(crate) async fn handle(
-    broker: &Broker,
+/// Queues the request's batches; the returned future resolves to the response, or to
+/// `None` when the producer wants none (acks=0).
+pub(crate) async fn submit(
+    broker: &Arc<Broker>,
     req: ProduceRequest,
     version: i16,
-) -> Option<ProduceResponse> {
+) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
     let acks_ok = matches!(req.acks, -1..=1);
-    let mut topics = Vec::with_capacity(req.topic_data.len());
+    let mut topics: Vec<(TopicName, uuid::Uuid, Vec<_>)> = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let found = if topic.name.is_empty() {
             broker.topic_by_id(topic.topic_id)
@@ -49,9 +57,8 @@ pub(crate) async fn handle(
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
-            let index = p.index;
             let stream = found.as_ref().and_then(|t| {
-                usize::try_from(index)
+                usize::try_from(p.index)
                     .ok()
                     .and_then(|i| t.streams.get(i))
                     .copied()
@@ -73,42 +80,47 @@ pub(crate) async fn handle(
                         .map_err(|code| (code, "record batch rejected".to_string()))
                 }
             };
-            let task = checked.map(|(stream, batches, size)| {
-                broker.metrics.bytes_in.inc_by(size);
-                let engine = broker.engine.clone();
-                tokio::spawn(async move {
-                    let base = engine.append(stream, batches).await?;
-                    let (start, _) = engine.bounds(stream)?;
-                    Ok::<_, floe_stream::Error>((base, start))
-                })
-            });
-            partitions.push((index, task));
+            let queued = match checked {
+                Err(failure) => Err(failure),
+                Ok((stream, batches, size)) => match broker.engine.submit(stream, batches).await {
+                    Ok(submitted) => {
+                        broker.metrics.bytes_in.inc_by(size);
+                        Ok((stream, submitted))
+                    }
+                    Err(e) => Err((kafka_error(&e), e.to_string())),
+                },
+            };
+            partitions.push((p.index, queued));
         }
         topics.push((topic.name, topic.topic_id, partitions));
     }
-    let mut responses = Vec::with_capacity(topics.len());
-    for (name, topic_id, partitions) in topics {
-        let mut out = Vec::with_capacity(partitions.len());
-        for (index, task) in partitions {
-            let outcome = match task {
-                Err(e) => Err(e),
-                Ok(handle) => match handle.await {
-                    Ok(Ok(done)) => Ok(done),
-                    Ok(Err(e)) => Err((kafka_error(&e), e.to_string())),
-                    Err(e) => Err((ResponseError::UnknownServerError, e.to_string())),
-                },
-            };
-            if let Err((code, text)) = &outcome {
-                tracing::debug!(topic = %name.as_str(), index, ?code, text, "produce rejected");
+    let engine = broker.engine.clone();
+    let acks = req.acks;
+    async move {
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, topic_id, partitions) in topics {
+            let mut out = Vec::with_capacity(partitions.len());
+            for (index, queued) in partitions {
+                let outcome = match queued {
+                    Err(failure) => Err(failure),
+                    Ok((stream, submitted)) => submitted
+                        .durable()
+                        .await
+                        .and_then(|base| Ok((base, engine.bounds(stream)?.0)))
+                        .map_err(|e| (kafka_error(&e), e.to_string())),
+                };
+                if let Err((code, text)) = &outcome {
+                    tracing::debug!(topic = %name.as_str(), index, ?code, text, "produce rejected");
+                }
+                out.push(partition_response(index, outcome, version));
             }
-            out.push(partition_response(index, outcome, version));
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_topic_id(topic_id)
+                    .with_partition_responses(out),
+            );
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_topic_id(topic_id)
-                .with_partition_responses(out),
-        );
+        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
     }
-    (req.acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Floe's whole test suite, from a fresh Debian machine with the Rust toolchain:
+# installs what the tests need (kcat and librdkafka, Python clients, moto_server),
+# checks formatting and lints, runs the Rust tests, builds the real `floe` binary and
+# runs the end-to-end tests against it with real clients, over a local directory and
+# over S3 (moto_server on loopback). `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages"
+need=()
+command -v kcat >/dev/null || need+=(kcat)
+dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+step "python packages"
+python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt 2>&1 | grep -v "Running pip as the 'root' user" || true
+command -v moto_server >/dev/null || { echo "moto_server missing after pip install" >&2; exit 1; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "rust tests"
+if command -v cargo-nextest >/dev/null; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+step "end-to-end tests (real floe binary, real clients, fs and S3)"
+cargo build --release --locked -p floe-broker
+export FLOE_BIN="$PWD/target/release/floe"
+python3 -m pytest tests/e2e -q -p no:warnings -p no:cacheprovider

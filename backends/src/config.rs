@@ -129,17 +129,9 @@ pub(crate) mod millis {
 /// Option names whose values are secrets: redacted when shown, refused from files.
 pub fn is_secret_option(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "token",
-        "credential",
-        "account_key",
-        "sas",
-        "key_id",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
+    ["secret", "password", "token", "credential", "account_key", "sas", "key_id"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 impl StoreSettings {
@@ -162,10 +154,7 @@ impl StoreSettings {
                     // Most S3-compatible stores ignore the region but signing needs one.
                     out.insert("region".into(), "us-east-1".into());
                 }
-                out.insert(
-                    "enable_virtual_host_style".into(),
-                    (!self.path_style).to_string(),
-                );
+                out.insert("enable_virtual_host_style".into(), (!self.path_style).to_string());
             }
             Scheme::Oss | Scheme::Gcs => {
                 out.insert("bucket".into(), needs_bucket("oss and gcs")?);
@@ -175,9 +164,7 @@ impl StoreSettings {
             }
             Scheme::Fs => {
                 if self.root.is_empty() {
-                    return Err(Error::Config(
-                        "storage.root (a directory) is required for fs".into(),
-                    ));
+                    return Err(Error::Config("storage.root (a directory) is required for fs".into()));
                 }
             }
             Scheme::Memory => {}

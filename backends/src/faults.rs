@@ -95,9 +95,7 @@ impl Faults {
 
     /// Sets the probability that a write lands but answers with an error.
     pub fn set_ambiguous_rate(&self, rate: f64) {
-        self.inner
-            .ambiguous_ppm
-            .store(to_ppm(rate), Ordering::Relaxed);
+        self.inner.ambiguous_ppm.store(to_ppm(rate), Ordering::Relaxed);
     }
 
     /// Sets the latency added to each request.
@@ -161,11 +159,7 @@ impl Layer for Faults {
         if op.is_write() && self.roll(state.ambiguous_ppm.load(Ordering::Relaxed)) {
             return Err(Error::Unavailable(format!(
                 "injected: answer lost after the write {}",
-                if result.is_ok() {
-                    "succeeded"
-                } else {
-                    "failed"
-                }
+                if result.is_ok() { "succeeded" } else { "failed" }
             )));
         }
         result

@@ -45,14 +45,7 @@ pub enum Op {
 
 impl Op {
     /// Every kind, for reports.
-    pub const ALL: [Op; 6] = [
-        Op::Put,
-        Op::PutIfAbsent,
-        Op::Get,
-        Op::GetRange,
-        Op::Delete,
-        Op::List,
-    ];
+    pub const ALL: [Op; 6] = [Op::Put, Op::PutIfAbsent, Op::Get, Op::GetRange, Op::Delete, Op::List];
 
     /// The label used in metrics.
     pub fn name(self) -> &'static str {
@@ -121,18 +114,12 @@ impl<L: Layer, S: ObjectStore> Layered<L, S> {
 impl<L: Layer, S: ObjectStore> ObjectStore for Layered<L, S> {
     async fn put(&self, key: &str, body: Bytes) -> Result<()> {
         let sent = body.len() as u64;
-        self.layer
-            .around(Op::Put, sent, || self.inner.put(key, body.clone()))
-            .await
+        self.layer.around(Op::Put, sent, || self.inner.put(key, body.clone())).await
     }
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<()> {
         let sent = body.len() as u64;
-        self.layer
-            .around(Op::PutIfAbsent, sent, || {
-                self.inner.put_if_absent(key, body.clone())
-            })
-            .await
+        self.layer.around(Op::PutIfAbsent, sent, || self.inner.put_if_absent(key, body.clone())).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
@@ -140,21 +127,15 @@ impl<L: Layer, S: ObjectStore> ObjectStore for Layered<L, S> {
     }
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
-        self.layer
-            .around(Op::GetRange, 0, || self.inner.get_range(key, range.clone()))
-            .await
+        self.layer.around(Op::GetRange, 0, || self.inner.get_range(key, range.clone())).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.layer
-            .around(Op::Delete, 0, || self.inner.delete(key))
-            .await
+        self.layer.around(Op::Delete, 0, || self.inner.delete(key)).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        self.layer
-            .around(Op::List, 0, || self.inner.list(prefix))
-            .await
+        self.layer.around(Op::List, 0, || self.inner.list(prefix)).await
     }
 }
 
@@ -168,18 +149,12 @@ pub struct RetryLayer {
 impl RetryLayer {
     /// A retry layer whose jitter comes from `seed`.
     pub fn new(settings: RetrySettings, seed: u64) -> Self {
-        RetryLayer {
-            settings,
-            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
-        }
+        RetryLayer { settings, rng: Mutex::new(SmallRng::seed_from_u64(seed)) }
     }
 
     fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .settings
-            .min_backoff
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.settings.max_backoff);
+        let ceiling =
+            self.settings.min_backoff.saturating_mul(1u32 << retry.min(16)).min(self.settings.max_backoff);
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         let jittered = match self.rng.lock() {
             Ok(mut rng) => rng.random_range(0..=millis),
@@ -231,9 +206,7 @@ impl Layer for TimeoutLayer {
         _sent: u64,
         call: impl Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
     ) -> Result<T> {
-        tokio::time::timeout(self.limit, call())
-            .await
-            .unwrap_or(Err(Error::Timeout(self.limit)))
+        tokio::time::timeout(self.limit, call()).await.unwrap_or(Err(Error::Timeout(self.limit)))
     }
 }
 
@@ -260,42 +233,27 @@ impl StoreMetrics {
     /// Counters registered in `registry`.
     pub fn new(registry: &Registry) -> Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new(
-                "floe_store_requests_total",
-                "Object-store requests by operation and outcome",
-            ),
+            Opts::new("floe_store_requests_total", "Object-store requests by operation and outcome"),
             &["op", "outcome"],
         )
         .map_err(|e| Error::Config(e.to_string()))?;
         let bytes = IntCounterVec::new(
-            Opts::new(
-                "floe_store_bytes_total",
-                "Object-store payload bytes by operation and direction",
-            ),
+            Opts::new("floe_store_bytes_total", "Object-store payload bytes by operation and direction"),
             &["op", "direction"],
         )
         .map_err(|e| Error::Config(e.to_string()))?;
         for collector in [&requests, &bytes] {
-            registry
-                .register(Box::new(collector.clone()))
-                .map_err(|e| Error::Config(e.to_string()))?;
+            registry.register(Box::new(collector.clone())).map_err(|e| Error::Config(e.to_string()))?;
         }
         Ok(StoreMetrics { requests, bytes })
     }
 
     /// Requests of kind `op`, whatever their outcome.
     pub fn requests(&self, op: Op) -> u64 {
-        [
-            "ok",
-            "not_found",
-            "conflict",
-            "timeout",
-            "unavailable",
-            "error",
-        ]
-        .iter()
-        .map(|o| self.requests.with_label_values(&[op.name(), o]).get())
-        .sum()
+        ["ok", "not_found", "conflict", "timeout", "unavailable", "error"]
+            .iter()
+            .map(|o| self.requests.with_label_values(&[op.name(), o]).get())
+            .sum()
     }
 
     /// Bytes sent with (`sent`) or received from (`!sent`) requests of kind `op`.
@@ -313,16 +271,10 @@ impl Layer for StoreMetrics {
         call: impl Fn() -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
     ) -> Result<T> {
         let result = call().await;
-        self.requests
-            .with_label_values(&[op.name(), outcome(&result)])
-            .inc();
-        self.bytes
-            .with_label_values(&[op.name(), "sent"])
-            .inc_by(sent);
+        self.requests.with_label_values(&[op.name(), outcome(&result)]).inc();
+        self.bytes.with_label_values(&[op.name(), "sent"]).inc_by(sent);
         if let Ok(payload) = &result {
-            self.bytes
-                .with_label_values(&[op.name(), "received"])
-                .inc_by(payload.received());
+            self.bytes.with_label_values(&[op.name(), "received"]).inc_by(payload.received());
         }
         result
     }

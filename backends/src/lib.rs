@@ -38,15 +38,8 @@ pub fn open(settings: &StoreSettings, registry: &prometheus::Registry) -> Result
         RetryLayer::new(settings.retry.clone(), settings.faults.seed),
         Layered::new(
             metrics.clone(),
-            Layered::new(
-                TimeoutLayer::new(settings.request_timeout),
-                Layered::new(faults.clone(), raw),
-            ),
+            Layered::new(TimeoutLayer::new(settings.request_timeout), Layered::new(faults.clone(), raw)),
         ),
     );
-    Ok(Store {
-        store: Arc::new(stack),
-        metrics,
-        faults,
-    })
+    Ok(Store { store: Arc::new(stack), metrics, faults })
 }

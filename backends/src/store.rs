@@ -97,10 +97,7 @@ impl ObjectStore for OpendalStore {
         let mut out: Vec<ObjectMeta> = entries
             .into_iter()
             .filter(|e| e.metadata().mode().is_file())
-            .map(|e| ObjectMeta {
-                size: e.metadata().content_length(),
-                key: e.path().to_string(),
-            })
+            .map(|e| ObjectMeta { size: e.metadata().content_length(), key: e.path().to_string() })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)

@@ -18,10 +18,7 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -33,10 +30,7 @@ impl Moto {
             assert!(Instant::now() < deadline, "moto_server did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
+        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
     fn create_bucket(&self, bucket: &str) {
@@ -93,36 +87,21 @@ fn open_store(s: &StoreSettings) -> Store {
 async fn suite(store: &Store) {
     let s = &store.store;
     // put / get / ranged get
-    s.put("a/one", Bytes::from_static(b"hello world"))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.get("a/one").await.unwrap(),
-        Bytes::from_static(b"hello world")
-    );
-    assert_eq!(
-        s.get_range("a/one", 6..11).await.unwrap(),
-        Bytes::from_static(b"world")
-    );
+    s.put("a/one", Bytes::from_static(b"hello world")).await.unwrap();
+    assert_eq!(s.get("a/one").await.unwrap(), Bytes::from_static(b"hello world"));
+    assert_eq!(s.get_range("a/one", 6..11).await.unwrap(), Bytes::from_static(b"world"));
     assert!(matches!(s.get("a/missing").await, Err(Error::NotFound(_))));
 
     // create-if-absent is really conditional
-    s.put_if_absent("a/cond", Bytes::from_static(b"first"))
-        .await
-        .unwrap();
-    let second = s
-        .put_if_absent("a/cond", Bytes::from_static(b"second"))
-        .await;
+    s.put_if_absent("a/cond", Bytes::from_static(b"first")).await.unwrap();
+    let second = s.put_if_absent("a/cond", Bytes::from_static(b"second")).await;
     assert!(matches!(second, Err(Error::AlreadyExists(_))), "{second:?}");
     assert_eq!(s.get("a/cond").await.unwrap(), Bytes::from_static(b"first"));
 
     // concurrent creators: exactly one wins
     let racers = (0..8).map(|i| {
         let s = s.clone();
-        tokio::spawn(async move {
-            s.put_if_absent("a/race", Bytes::from(format!("w{i}")))
-                .await
-        })
+        tokio::spawn(async move { s.put_if_absent("a/race", Bytes::from(format!("w{i}"))).await })
     });
     let mut wins = 0;
     for r in racers {
@@ -137,13 +116,7 @@ async fn suite(store: &Store) {
     // list is sorted and prefix-scoped; delete is idempotent
     s.put("b/2", Bytes::from_static(b"22")).await.unwrap();
     s.put("b/1", Bytes::from_static(b"1")).await.unwrap();
-    let keys: Vec<String> = s
-        .list("b/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.key)
-        .collect();
+    let keys: Vec<String> = s.list("b/").await.unwrap().into_iter().map(|m| m.key).collect();
     assert_eq!(keys, vec!["b/1".to_string(), "b/2".to_string()]);
     s.delete("b/1").await.unwrap();
     s.delete("b/1").await.unwrap();
@@ -164,11 +137,7 @@ async fn memory_behaves() {
 #[tokio::test]
 async fn fs_behaves() {
     let dir = tempfile::tempdir().unwrap();
-    suite(&open_store(&settings(
-        Scheme::Fs,
-        dir.path().to_str().unwrap(),
-    )))
-    .await;
+    suite(&open_store(&settings(Scheme::Fs, dir.path().to_str().unwrap()))).await;
 }
 
 #[tokio::test]
@@ -181,16 +150,9 @@ async fn s3_behaves() {
 #[tokio::test]
 async fn retries_hide_transient_errors_and_are_counted() {
     let mut s = settings(Scheme::Memory, "/");
-    s.faults = FaultSettings {
-        fail_nth: 1,
-        ..FaultSettings::default()
-    };
+    s.faults = FaultSettings { fail_nth: 1, ..FaultSettings::default() };
     let store = open_store(&s);
-    store
-        .store
-        .put("k", Bytes::from_static(b"v"))
-        .await
-        .unwrap();
+    store.store.put("k", Bytes::from_static(b"v")).await.unwrap();
     // the failed attempt and the retry are both billed
     assert_eq!(store.metrics.requests(Op::Put), 2);
 
@@ -199,10 +161,7 @@ async fn retries_hide_transient_errors_and_are_counted() {
     assert!(err.is_retriable(), "{err}");
     assert_eq!(store.metrics.requests(Op::Get), 3, "max_attempts attempts");
     store.faults.set_down(false);
-    assert_eq!(
-        store.store.get("k").await.unwrap(),
-        Bytes::from_static(b"v")
-    );
+    assert_eq!(store.store.get("k").await.unwrap(), Bytes::from_static(b"v"));
 }
 
 #[tokio::test]
@@ -212,22 +171,12 @@ async fn ambiguous_conditional_write_reports_conflict_on_retry() {
     // object back to learn whether the winner was itself.
     let store = open_store(&settings(Scheme::Memory, "/"));
     store.faults.set_ambiguous_rate(1.0);
-    let err = store
-        .store
-        .put_if_absent("k", Bytes::from_static(b"mine"))
-        .await
-        .unwrap_err();
+    let err = store.store.put_if_absent("k", Bytes::from_static(b"mine")).await.unwrap_err();
     assert!(err.is_retriable(), "{err}");
     store.faults.set_ambiguous_rate(0.0);
-    let again = store
-        .store
-        .put_if_absent("k", Bytes::from_static(b"mine"))
-        .await;
+    let again = store.store.put_if_absent("k", Bytes::from_static(b"mine")).await;
     assert!(matches!(again, Err(Error::AlreadyExists(_))), "{again:?}");
-    assert_eq!(
-        store.store.get("k").await.unwrap(),
-        Bytes::from_static(b"mine")
-    );
+    assert_eq!(store.store.get("k").await.unwrap(), Bytes::from_static(b"mine"));
 }
 
 #[tokio::test]
@@ -246,8 +195,5 @@ async fn slow_requests_time_out_and_count() {
 fn config_errors_are_errors_not_panics() {
     let mut s = settings(Scheme::S3, "/");
     s.bucket = None;
-    assert!(matches!(
-        open(&s, &prometheus::Registry::new()),
-        Err(Error::Config(_))
-    ));
+    assert!(matches!(open(&s, &prometheus::Registry::new()), Err(Error::Config(_))));
 }

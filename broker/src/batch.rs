@@ -11,7 +11,7 @@
 //! ```
 
 use bytes::{Bytes, BytesMut};
-use floe_stream::Batch;
+use floe_stream::{Batch, ProducerStamp};
 use kafka_protocol::ResponseError;
 
 const HEADER_LEN: usize = 61;
@@ -27,9 +27,19 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(a)
 }
 
+/// A Produce payload, checked.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Parsed {
+    pub(crate) batches: Vec<Batch>,
+    /// The idempotent producer that sent it, if any.
+    pub(crate) producer: Option<ProducerStamp>,
+}
+
 /// Splits a Produce payload into checked batches.
-pub(crate) fn parse(mut records: Bytes) -> Result<Vec<Batch>, ResponseError> {
-    let mut out = Vec::new();
+pub(crate) fn parse(mut records: Bytes) -> Result<Parsed, ResponseError> {
+    let mut batches = Vec::new();
+    let mut producer: Option<(i64, i16, i32)> = None;
+    let mut next_sequence: Option<i32> = None;
     if records.is_empty() {
         return Err(ResponseError::InvalidRecord);
     }
@@ -56,13 +66,33 @@ pub(crate) fn parse(mut records: Bytes) -> Result<Vec<Batch>, ResponseError> {
         if last_offset_delta < 0 || record_count != last_offset_delta + 1 {
             return Err(ResponseError::InvalidRecord);
         }
-        out.push(Batch {
-            records: (last_offset_delta + 1) as u32,
+        let producer_id = i64_at(&bytes, 43);
+        let epoch = i16::from_be_bytes([bytes[51], bytes[52]]);
+        let sequence = i32_at(&bytes, 53);
+        match (batches.is_empty(), producer) {
+            (true, _) if producer_id >= 0 => producer = Some((producer_id, epoch, sequence)),
+            (true, _) => {}
+            // Later batches must come from the same producer, continuing its sequence.
+            (false, Some((id, e, _)))
+                if id == producer_id && e == epoch && next_sequence == Some(sequence) => {}
+            (false, None) if producer_id < 0 => {}
+            _ => return Err(ResponseError::InvalidRecord),
+        }
+        next_sequence = Some(sequence.wrapping_add(record_count) & i32::MAX);
+        batches.push(Batch {
+            records: record_count as u32,
             max_timestamp: i64_at(&bytes, 35),
             payload: bytes,
         });
     }
-    Ok(out)
+    Ok(Parsed {
+        batches,
+        producer: producer.map(|(id, epoch, first_sequence)| ProducerStamp {
+            id: id as u64,
+            epoch,
+            first_sequence,
+        }),
+    })
 }
 
 /// Appends `batch` to `out` with its base offset set to `base_offset`. The CRC does not
@@ -79,7 +109,14 @@ pub(crate) mod tests {
 
     /// A minimal valid batch of `n` records (the records themselves are opaque bytes).
     pub(crate) fn batch(n: i32, body: &[u8]) -> Vec<u8> {
+        idempotent(n, body, -1, 0)
+    }
+
+    /// The same, from producer `id` starting at `sequence`.
+    pub(crate) fn idempotent(n: i32, body: &[u8], id: i64, sequence: i32) -> Vec<u8> {
         let mut b = vec![0u8; HEADER_LEN];
+        b[43..51].copy_from_slice(&id.to_be_bytes());
+        b[53..57].copy_from_slice(&sequence.to_be_bytes());
         b.extend_from_slice(body);
         let len = (b.len() - LENGTH_PREFIX) as i32;
         b[8..12].copy_from_slice(&len.to_be_bytes());
@@ -97,11 +134,23 @@ pub(crate) mod tests {
         let mut two = batch(3, b"abc");
         two.extend(batch(1, b"d"));
         let parsed = parse(Bytes::from(two)).unwrap();
-        assert_eq!(
-            parsed.iter().map(|b| b.records).collect::<Vec<_>>(),
-            vec![3, 1]
-        );
-        assert_eq!(parsed[0].max_timestamp, 1234);
+        assert_eq!(parsed.batches.iter().map(|b| b.records).collect::<Vec<_>>(), vec![3, 1]);
+        assert_eq!(parsed.batches[0].max_timestamp, 1234);
+        assert_eq!(parsed.producer, None);
+    }
+
+    #[test]
+    fn reads_the_producer_and_checks_its_sequences() {
+        let mut two = idempotent(3, b"a", 9, 10);
+        two.extend(idempotent(2, b"b", 9, 13));
+        let parsed = parse(Bytes::from(two)).unwrap();
+        assert_eq!(parsed.producer, Some(ProducerStamp { id: 9, epoch: 0, first_sequence: 10 }));
+        let mut gap = idempotent(3, b"a", 9, 10);
+        gap.extend(idempotent(2, b"b", 9, 14));
+        assert_eq!(parse(Bytes::from(gap)), Err(ResponseError::InvalidRecord));
+        let mut mixed = idempotent(1, b"a", 9, 0);
+        mixed.extend(batch(1, b"b"));
+        assert_eq!(parse(Bytes::from(mixed)), Err(ResponseError::InvalidRecord));
     }
 
     #[test]
@@ -109,32 +158,17 @@ pub(crate) mod tests {
         let good = batch(2, b"xy");
         let mut bad_crc = good.clone();
         *bad_crc.last_mut().unwrap() ^= 1;
-        assert_eq!(
-            parse(Bytes::from(bad_crc)),
-            Err(ResponseError::CorruptMessage)
-        );
+        assert_eq!(parse(Bytes::from(bad_crc)), Err(ResponseError::CorruptMessage));
         let mut old_magic = good.clone();
         old_magic[16] = 1;
-        assert_eq!(
-            parse(Bytes::from(old_magic)),
-            Err(ResponseError::UnsupportedForMessageFormat)
-        );
-        assert_eq!(
-            parse(Bytes::from(good[..30].to_vec())),
-            Err(ResponseError::CorruptMessage)
-        );
+        assert_eq!(parse(Bytes::from(old_magic)), Err(ResponseError::UnsupportedForMessageFormat));
+        assert_eq!(parse(Bytes::from(good[..30].to_vec())), Err(ResponseError::CorruptMessage));
         let mut huge_len = good.clone();
         huge_len[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
-        assert_eq!(
-            parse(Bytes::from(huge_len)),
-            Err(ResponseError::CorruptMessage)
-        );
+        assert_eq!(parse(Bytes::from(huge_len)), Err(ResponseError::CorruptMessage));
         let mut negative = good;
         negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-        assert_eq!(
-            parse(Bytes::from(negative)),
-            Err(ResponseError::CorruptMessage)
-        );
+        assert_eq!(parse(Bytes::from(negative)), Err(ResponseError::CorruptMessage));
         assert_eq!(parse(Bytes::new()), Err(ResponseError::InvalidRecord));
     }
 

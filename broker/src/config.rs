@@ -107,17 +107,9 @@ impl Flags {
             }
         };
         set("server", "listen", self.listen.clone().map(Value::from));
-        set(
-            "server",
-            "metrics_listen",
-            self.metrics_listen.clone().map(Value::from),
-        );
+        set("server", "metrics_listen", self.metrics_listen.clone().map(Value::from));
         set("server", "node_id", self.node_id.map(Value::from));
-        set(
-            "storage",
-            "root",
-            self.storage_root.clone().map(Value::from),
-        );
+        set("storage", "root", self.storage_root.clone().map(Value::from));
         out
     }
 }
@@ -139,24 +131,16 @@ fn profile_text(name: &str) -> Result<String> {
     }
     let path = Path::new(name);
     if path.exists() {
-        return std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("profile {name}: {e}")));
+        return std::fs::read_to_string(path).map_err(|e| Error::Config(format!("profile {name}: {e}")));
     }
     let known: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
-    Err(Error::Config(format!(
-        "unknown profile {name:?}; built-in profiles: {}",
-        known.join(", ")
-    )))
+    Err(Error::Config(format!("unknown profile {name:?}; built-in profiles: {}", known.join(", "))))
 }
 
 /// Refuses a file layer that carries credentials.
 fn refuse_secrets(what: &str, text: &str) -> Result<()> {
-    let value: toml::Value =
-        toml::from_str(text).map_err(|e| Error::Config(format!("{what}: {e}")))?;
-    let options = value
-        .get("storage")
-        .and_then(|s| s.get("options"))
-        .and_then(|o| o.as_table());
+    let value: toml::Value = toml::from_str(text).map_err(|e| Error::Config(format!("{what}: {e}")))?;
+    let options = value.get("storage").and_then(|s| s.get("options")).and_then(|o| o.as_table());
     if let Some(key) = options.and_then(|o| o.keys().find(|k| is_secret_option(k))) {
         return Err(Error::Config(format!(
             "{what} sets storage.options.{key}: credentials must come from the environment \
@@ -188,34 +172,22 @@ impl Config {
             figment = figment.merge(Toml::string(&text));
         }
         figment = figment
-            .merge(
-                Env::prefixed("FLOE_")
-                    .split("__")
-                    .ignore(&["profile", "config"]),
-            )
+            .merge(Env::prefixed("FLOE_").split("__").ignore(&["profile", "config"]))
             .merge(Serialized::defaults(sources.flags.as_layer()));
-        let config: Config = figment
-            .extract()
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let config: Config = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<()> {
         if self.server.max_frame_bytes < 1024 {
-            return Err(Error::Config(
-                "server.max_frame_bytes must be at least 1024".into(),
-            ));
+            return Err(Error::Config("server.max_frame_bytes must be at least 1024".into()));
         }
         if self.server.default_partitions == 0 {
-            return Err(Error::Config(
-                "server.default_partitions must be at least 1".into(),
-            ));
+            return Err(Error::Config("server.default_partitions must be at least 1".into()));
         }
         if self.engine.wal_window_bytes == 0 {
-            return Err(Error::Config(
-                "engine.wal_window_bytes must be positive".into(),
-            ));
+            return Err(Error::Config("engine.wal_window_bytes must be positive".into()));
         }
         Ok(())
     }
@@ -239,10 +211,7 @@ mod tests {
     #[test]
     fn every_profile_parses() {
         for (name, _) in PROFILES {
-            let sources = Sources {
-                profile: Some(name.into()),
-                ..Sources::default()
-            };
+            let sources = Sources { profile: Some(name.into()), ..Sources::default() };
             let config = Config::load(&sources).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!config.show().unwrap().is_empty());
         }
@@ -250,16 +219,8 @@ mod tests {
 
     #[test]
     fn unknown_profile_is_an_error() {
-        let sources = Sources {
-            profile: Some("nope".into()),
-            ..Sources::default()
-        };
-        assert!(
-            Config::load(&sources)
-                .unwrap_err()
-                .to_string()
-                .contains("built-in profiles")
-        );
+        let sources = Sources { profile: Some("nope".into()), ..Sources::default() };
+        assert!(Config::load(&sources).unwrap_err().to_string().contains("built-in profiles"));
     }
 
     #[test]
@@ -277,23 +238,14 @@ mod tests {
         let sources = Sources {
             profile: Some("minio".into()),
             file: Some(file),
-            flags: Flags {
-                listen: Some("127.0.0.1:2".into()),
-                ..Flags::default()
-            },
+            flags: Flags { listen: Some("127.0.0.1:2".into()), ..Flags::default() },
         };
         let mut config = Config::load(&sources).unwrap();
         assert_eq!(config.server.listen, "127.0.0.1:2");
         assert_eq!(config.server.node_id, 4);
         assert_eq!(config.storage.scheme, floe_backends::Scheme::S3);
-        config
-            .storage
-            .options
-            .insert("secret_access_key".into(), "hunter2".into());
+        config.storage.options.insert("secret_access_key".into(), "hunter2".into());
         let shown = config.show().unwrap();
-        assert!(
-            !shown.contains("hunter2") && shown.contains("redacted"),
-            "{shown}"
-        );
+        assert!(!shown.contains("hunter2") && shown.contains("redacted"), "{shown}");
     }
 }

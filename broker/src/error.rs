@@ -33,6 +33,8 @@ pub fn kafka_error(e: &floe_stream::Error) -> ResponseError {
         E::UnknownStream(_) | E::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         E::TopicExists(_) => ResponseError::TopicAlreadyExists,
         E::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        E::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+        E::ProducerFenced(_) => ResponseError::InvalidProducerEpoch,
         E::Store(floe_backends::Error::Timeout(_)) => ResponseError::RequestTimedOut,
         _ => match e.kind() {
             ErrorKind::Retriable | ErrorKind::Corruption => ResponseError::KafkaStorageError,
@@ -51,8 +53,7 @@ mod tests {
     fn store_trouble_is_retriable_for_clients() {
         let down = floe_stream::Error::Store(floe_backends::Error::Unavailable("503".into()));
         assert!(kafka_error(&down).is_retriable());
-        let slow =
-            floe_stream::Error::Store(floe_backends::Error::Timeout(std::time::Duration::ZERO));
+        let slow = floe_stream::Error::Store(floe_backends::Error::Timeout(std::time::Duration::ZERO));
         assert!(kafka_error(&slow).is_retriable());
         let gone = floe_stream::Error::UnknownTopic("t".into());
         assert_eq!(kafka_error(&gone), ResponseError::UnknownTopicOrPartition);

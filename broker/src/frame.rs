@@ -30,10 +30,7 @@ pub(crate) enum Frame {
 }
 
 /// Reads one size-prefixed frame; `None` at a clean end of stream.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    max: usize,
-) -> Result<Option<Bytes>> {
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R, max: usize) -> Result<Option<Bytes>> {
     let mut len = [0u8; 4];
     match rd.read_exact(&mut len).await {
         Ok(_) => {}
@@ -53,15 +50,11 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
 /// Decodes a frame's header and body.
 pub(crate) fn decode(mut frame: Bytes) -> Result<Frame> {
     if frame.len() < 8 {
-        return Err(Error::Protocol(format!(
-            "frame of {} bytes has no header",
-            frame.len()
-        )));
+        return Err(Error::Protocol(format!("frame of {} bytes has no header", frame.len())));
     }
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api =
-        ApiKey::try_from(key).map_err(|()| Error::Protocol(format!("unknown API key {key}")))?;
+    let api = ApiKey::try_from(key).map_err(|()| Error::Protocol(format!("unknown API key {key}")))?;
     let Some(range) = handler::supported(api) else {
         return Err(Error::Protocol(format!("API {api:?} is not served")));
     };
@@ -70,37 +63,20 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Frame> {
             let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
             return Ok(Frame::ApiVersionsTooNew { correlation_id });
         }
-        return Err(Error::Protocol(format!(
-            "{api:?} v{version} is not supported"
-        )));
+        return Err(Error::Protocol(format!("{api:?} v{version} is not supported")));
     }
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
         .map_err(|e| Error::Protocol(format!("{api:?} v{version} header: {e:#}")))?;
     let body = RequestKind::decode(api, &mut frame, version)
         .map_err(|e| Error::Protocol(format!("{api:?} v{version} body: {e:#}")))?;
     if frame.has_remaining() {
-        tracing::debug!(
-            ?api,
-            version,
-            extra = frame.remaining(),
-            "trailing bytes after request"
-        );
+        tracing::debug!(?api, version, extra = frame.remaining(), "trailing bytes after request");
     }
-    Ok(Frame::Request(Box::new(Request {
-        api,
-        version,
-        header,
-        body,
-    })))
+    Ok(Frame::Request(Box::new(Request { api, version, header, body })))
 }
 
 /// Encodes a response frame, size prefix included.
-pub(crate) fn encode(
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &ResponseKind,
-) -> Result<Bytes> {
+pub(crate) fn encode(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Result<Bytes> {
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0);
     ResponseHeader::default()

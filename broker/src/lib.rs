@@ -39,25 +39,15 @@ impl Broker {
     }
 
     fn topic_by_id(&self, id: uuid::Uuid) -> Option<Topic> {
-        self.engine
-            .meta()
-            .state()
-            .topics
-            .values()
-            .find(|t| t.id == id)
-            .cloned()
+        self.engine.meta().state().topics.values().find(|t| t.id == id).cloned()
     }
 
     /// Creates a topic a client asked about, or finds the one a racing request created.
     async fn auto_create(&self, name: &str) -> floe_stream::Result<Topic> {
-        match self
-            .engine
-            .create_topic(name, self.server.default_partitions, BTreeMap::new())
-            .await
-        {
-            Err(floe_stream::Error::TopicExists(_)) => self
-                .topic(name)
-                .ok_or_else(|| floe_stream::Error::UnknownTopic(name.to_string())),
+        match self.engine.create_topic(name, self.server.default_partitions, BTreeMap::new()).await {
+            Err(floe_stream::Error::TopicExists(_)) => {
+                self.topic(name).ok_or_else(|| floe_stream::Error::UnknownTopic(name.to_string()))
+            }
             other => other,
         }
     }
@@ -70,7 +60,7 @@ pub struct Started {
     pub kafka: SocketAddr,
     /// The metrics listener's address, if enabled.
     pub metrics: Option<SocketAddr>,
-    broker: Arc<Broker>,
+    pub(crate) broker: Arc<Broker>,
     listener: TcpListener,
 }
 
@@ -78,24 +68,11 @@ pub struct Started {
 pub async fn start(config: Config) -> Result<Started> {
     let registry = Registry::new();
     let store = floe_backends::open(&config.storage, &registry)?;
-    let writer = format!(
-        "{}-{}",
-        config.server.node_id,
-        uuid::Uuid::new_v4().simple()
-    );
-    let meta = EmbeddedMeta::open(
-        store.store.clone(),
-        writer.clone(),
-        config.engine.meta_snapshot_every,
-    )
-    .await?;
-    let engine = Engine::start(
-        store.store.clone(),
-        Arc::new(meta),
-        config.engine.clone(),
-        writer,
-        &registry,
-    )?;
+    let writer = format!("{}-{}", config.server.node_id, uuid::Uuid::new_v4().simple());
+    let meta =
+        EmbeddedMeta::open(store.store.clone(), writer.clone(), config.engine.meta_snapshot_every).await?;
+    let engine =
+        Engine::start(store.store.clone(), Arc::new(meta), config.engine.clone(), writer, &registry)?;
     let listener = TcpListener::bind(&config.server.listen).await?;
     let kafka = listener.local_addr()?;
     let metrics = if config.server.metrics_listen.is_empty() {
@@ -106,15 +83,10 @@ pub async fn start(config: Config) -> Result<Started> {
         tokio::spawn(metrics::serve(l, registry.clone()));
         Some(addr)
     };
-    let advertised_host =
-        config
-            .server
-            .advertised_host
-            .clone()
-            .unwrap_or_else(|| match kafka.ip() {
-                ip if ip.is_unspecified() => "localhost".to_string(),
-                ip => ip.to_string(),
-            });
+    let advertised_host = config.server.advertised_host.clone().unwrap_or_else(|| match kafka.ip() {
+        ip if ip.is_unspecified() => "localhost".to_string(),
+        ip => ip.to_string(),
+    });
     let advertised_port = i32::from(config.server.advertised_port.unwrap_or(kafka.port()));
     let broker = Arc::new(Broker {
         engine,
@@ -123,12 +95,7 @@ pub async fn start(config: Config) -> Result<Started> {
         metrics: BrokerMetrics::new(&registry)?,
         server: config.server,
     });
-    Ok(Started {
-        kafka,
-        metrics,
-        broker,
-        listener,
-    })
+    Ok(Started { kafka, metrics, broker, listener })
 }
 
 impl Started {

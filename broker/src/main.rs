@@ -76,9 +76,7 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -92,9 +90,7 @@ async fn shutdown_signal() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Config {
-            command: ConfigCommand::Show(args),
-        } => {
+        Command::Config { command: ConfigCommand::Show(args) } => {
             print!("{}", args.load()?.show()?);
             Ok(())
         }

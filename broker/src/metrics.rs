@@ -22,13 +22,8 @@ pub struct BrokerMetrics {
     pub rejected_frames: IntCounter,
 }
 
-fn registered<C: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
-    c: C,
-) -> Result<C> {
-    registry
-        .register(Box::new(c.clone()))
-        .map_err(|e| Error::Config(e.to_string()))?;
+fn registered<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> Result<C> {
+    registry.register(Box::new(c.clone())).map_err(|e| Error::Config(e.to_string()))?;
     Ok(c)
 }
 
@@ -39,21 +34,16 @@ impl BrokerMetrics {
         Ok(BrokerMetrics {
             requests: registered(
                 registry,
-                IntCounterVec::new(
-                    Opts::new("floe_requests_total", "Kafka requests by API"),
-                    &["api"],
-                )
-                .map_err(m)?,
+                IntCounterVec::new(Opts::new("floe_requests_total", "Kafka requests by API"), &["api"])
+                    .map_err(m)?,
             )?,
             bytes_in: registered(
                 registry,
-                IntCounter::new("floe_bytes_in_total", "Record bytes accepted by Produce")
-                    .map_err(m)?,
+                IntCounter::new("floe_bytes_in_total", "Record bytes accepted by Produce").map_err(m)?,
             )?,
             bytes_out: registered(
                 registry,
-                IntCounter::new("floe_bytes_out_total", "Record bytes returned by Fetch")
-                    .map_err(m)?,
+                IntCounter::new("floe_bytes_out_total", "Record bytes returned by Fetch").map_err(m)?,
             )?,
             connections: registered(
                 registry,
@@ -61,11 +51,8 @@ impl BrokerMetrics {
             )?,
             rejected_frames: registered(
                 registry,
-                IntCounter::new(
-                    "floe_rejected_frames_total",
-                    "Connections closed for bad frames",
-                )
-                .map_err(m)?,
+                IntCounter::new("floe_rejected_frames_total", "Connections closed for bad frames")
+                    .map_err(m)?,
             )?,
         })
     }

@@ -51,9 +51,7 @@ async fn connection(socket: TcpStream, broker: &Arc<Broker>) -> Result<()> {
         let pending: Pending = match frame::decode(frame) {
             Ok(Frame::Request(request)) => handler::start(broker, *request).await,
             Ok(Frame::ApiVersionsTooNew { correlation_id }) => {
-                tokio::spawn(
-                    async move { handler::api_versions::too_new(correlation_id).map(Some) },
-                )
+                tokio::spawn(async move { handler::api_versions::too_new(correlation_id).map(Some) })
             }
             Err(e) => break Err(e),
         };

@@ -21,12 +21,7 @@ pub(crate) struct LogCache {
 
 impl LogCache {
     pub(crate) fn new(limit: usize) -> Self {
-        LogCache {
-            limit,
-            size: 0,
-            streams: HashMap::new(),
-            order: VecDeque::new(),
-        }
+        LogCache { limit, size: 0, streams: HashMap::new(), order: VecDeque::new() }
     }
 
     /// Adds a committed batch at `base`, which must be where the stream's cache ends
@@ -57,12 +52,7 @@ impl LogCache {
 
     /// Batches from the one holding `offset` on, up to about `max_bytes` (at least one),
     /// or `None` if `offset` is older than what is cached.
-    pub(crate) fn read(
-        &self,
-        stream: u64,
-        offset: u64,
-        max_bytes: usize,
-    ) -> Option<Vec<(u64, Batch)>> {
+    pub(crate) fn read(&self, stream: u64, offset: u64, max_bytes: usize) -> Option<Vec<(u64, Batch)>> {
         let run = self.streams.get(&stream)?;
         let (first, _) = run.front()?;
         if offset < *first {
@@ -100,13 +90,7 @@ pub(crate) struct BlockCache {
 
 impl BlockCache {
     pub(crate) fn new(limit: usize) -> Self {
-        BlockCache {
-            limit,
-            size: 0,
-            tick: 0,
-            blocks: HashMap::new(),
-            by_age: BTreeMap::new(),
-        }
+        BlockCache { limit, size: 0, tick: 0, blocks: HashMap::new(), by_age: BTreeMap::new() }
     }
 
     pub(crate) fn get(&mut self, object: &str, position: u64) -> Option<Bytes> {
@@ -147,11 +131,7 @@ mod tests {
     use super::*;
 
     fn batch(len: usize, records: u32) -> Batch {
-        Batch {
-            payload: Bytes::from(vec![0; len]),
-            records,
-            max_timestamp: 0,
-        }
+        Batch { payload: Bytes::from(vec![0; len]), records, max_timestamp: 0 }
     }
 
     #[test]

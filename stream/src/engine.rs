@@ -14,9 +14,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cache::{BlockCache, LogCache};
 use crate::error::{Error, ErrorKind, Result};
-use crate::meta::{Change, MetaStore, Topic};
+use crate::meta::{Change, MetaStore, ProducerUpdate, Topic};
 use crate::object::{Batch, ObjectBuilder, decode_block};
 use crate::paths;
+use crate::producer::{ProducerStamp, ProducerState, Verdict};
 
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,14 +85,19 @@ impl Submitted {
 struct Append {
     stream: u64,
     batches: Vec<Batch>,
+    producer: Option<ProducerStamp>,
     reply: oneshot::Sender<Result<u64>>,
+}
+
+impl Append {
+    fn records(&self) -> u64 {
+        self.batches.iter().map(|b| u64::from(b.records)).sum()
+    }
 }
 
 impl std::fmt::Debug for Append {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Append")
-            .field("stream", &self.stream)
-            .finish_non_exhaustive()
+        f.debug_struct("Append").field("stream", &self.stream).finish_non_exhaustive()
     }
 }
 
@@ -138,16 +144,11 @@ impl Engine {
         registry: &Registry,
     ) -> Result<Engine> {
         let cache_requests = IntCounterVec::new(
-            Opts::new(
-                "floe_cache_requests_total",
-                "Engine cache look-ups by cache and result",
-            ),
+            Opts::new("floe_cache_requests_total", "Engine cache look-ups by cache and result"),
             &["cache", "result"],
         )
         .map_err(|e| Error::Invalid(e.to_string()))?;
-        registry
-            .register(Box::new(cache_requests.clone()))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        registry.register(Box::new(cache_requests.clone())).map_err(|e| Error::Invalid(e.to_string()))?;
         let inner = Arc::new(Inner {
             store,
             meta,
@@ -174,38 +175,16 @@ impl Engine {
         partitions: u32,
         configs: BTreeMap<String, String>,
     ) -> Result<Topic> {
-        let change = Change::CreateTopic {
-            name: name.to_string(),
-            id: uuid::Uuid::new_v4(),
-            partitions,
-            configs,
-        };
+        let change =
+            Change::CreateTopic { name: name.to_string(), id: uuid::Uuid::new_v4(), partitions, configs };
         self.inner.meta.commit(change).await?;
-        self.inner
-            .meta
-            .state()
-            .topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::UnknownTopic(name.to_string()))
+        self.inner.meta.state().topics.get(name).cloned().ok_or_else(|| Error::UnknownTopic(name.to_string()))
     }
 
     /// Deletes a topic and its streams.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        let streams = self
-            .inner
-            .meta
-            .state()
-            .topics
-            .get(name)
-            .map(|t| t.streams.clone())
-            .unwrap_or_default();
-        self.inner
-            .meta
-            .commit(Change::DeleteTopic {
-                name: name.to_string(),
-            })
-            .await?;
+        let streams = self.inner.meta.state().topics.get(name).map(|t| t.streams.clone()).unwrap_or_default();
+        self.inner.meta.commit(Change::DeleteTopic { name: name.to_string() }).await?;
         let mut cache = lock(&self.inner.log_cache);
         for s in streams {
             cache.forget(s);
@@ -216,36 +195,45 @@ impl Engine {
     /// Appends batches to a stream; resolves, once they are durable and committed, to
     /// the offset of the first record.
     pub async fn append(&self, stream: u64, batches: Vec<Batch>) -> Result<u64> {
-        self.submit(stream, batches).await?.durable().await
+        self.submit(stream, batches, None).await?.durable().await
     }
 
     /// Queues batches for the WAL and returns without waiting for durability. Batches
     /// submitted one after another (by one task) get increasing offsets in that order.
-    pub async fn submit(&self, stream: u64, batches: Vec<Batch>) -> Result<Submitted> {
+    /// With a `producer` stamp the append is idempotent: a retry of an append already
+    /// written resolves to its first offset and writes nothing.
+    pub async fn submit(
+        &self,
+        stream: u64,
+        batches: Vec<Batch>,
+        producer: Option<ProducerStamp>,
+    ) -> Result<Submitted> {
         if batches.is_empty() || batches.iter().any(|b| b.records == 0) {
-            return Err(Error::Invalid(
-                "append needs batches of at least one record".into(),
-            ));
+            return Err(Error::Invalid("append needs batches of at least one record".into()));
         }
         let (reply, answer) = oneshot::channel();
-        self.wal
-            .send(Append {
-                stream,
-                batches,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
+        self.wal.send(Append { stream, batches, producer, reply }).await.map_err(|_| Error::Closed)?;
         Ok(Submitted(answer))
+    }
+
+    /// Hands out a producer id never handed out before, in this process or any other
+    /// sharing the metadata.
+    pub async fn allocate_producer_id(&self) -> Result<u64> {
+        // Serialised by the metadata store: the id is the counter before this commit.
+        loop {
+            let before = self.inner.meta.state().next_producer_id;
+            self.inner.meta.commit(Change::AllocateProducerId).await?;
+            let after = self.inner.meta.state().next_producer_id;
+            if after == before + 1 {
+                return Ok(before);
+            }
+        }
     }
 
     /// `(start, end)`: the first readable offset and the next offset to be written.
     pub fn bounds(&self, stream: u64) -> Result<(u64, u64)> {
         let state = self.inner.meta.state();
-        let s = state
-            .streams
-            .get(&stream)
-            .ok_or(Error::UnknownStream(stream))?;
+        let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
         Ok((s.start_offset, s.end_offset))
     }
 
@@ -289,10 +277,7 @@ impl Engine {
                 bytes += batch.payload.len();
                 next = batch_end;
                 progressed = true;
-                out.push(ReadBatch {
-                    base_offset: base,
-                    batch,
-                });
+                out.push(ReadBatch { base_offset: base, batch });
             }
             if !progressed {
                 break;
@@ -302,23 +287,17 @@ impl Engine {
     }
 
     fn count(&self, cache: &str, result: &str) {
-        self.inner
-            .cache_requests
-            .with_label_values(&[cache, result])
-            .inc();
+        self.inner.cache_requests.with_label_values(&[cache, result]).inc();
     }
 
     /// The batches of the stored block that holds `offset`.
     async fn read_block(&self, stream: u64, offset: u64) -> Result<Vec<(u64, Batch)>> {
         let block = {
             let state = self.inner.meta.state();
-            let s = state
-                .streams
-                .get(&stream)
-                .ok_or(Error::UnknownStream(stream))?;
-            let i = s.block_for(offset).ok_or_else(|| {
-                Error::Corrupt(format!("stream {stream} has no block for offset {offset}"))
-            })?;
+            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+            let i = s
+                .block_for(offset)
+                .ok_or_else(|| Error::Corrupt(format!("stream {stream} has no block for offset {offset}")))?;
             s.blocks[i].clone()
         };
         let e = block.entry;
@@ -330,11 +309,7 @@ impl Engine {
             }
             None => {
                 self.count("block", "miss");
-                let b = self
-                    .inner
-                    .store
-                    .get_range(&block.object, e.position..e.position + e.length)
-                    .await?;
+                let b = self.inner.store.get_range(&block.object, e.position..e.position + e.length).await?;
                 lock(&self.inner.block_cache).insert(&block.object, e.position, b.clone());
                 b
             }
@@ -362,15 +337,10 @@ impl Engine {
     pub async fn offset_for_timestamp(&self, stream: u64, timestamp: i64) -> Result<Option<u64>> {
         let candidates: Vec<u64> = {
             let state = self.inner.meta.state();
-            let s = state
-                .streams
-                .get(&stream)
-                .ok_or(Error::UnknownStream(stream))?;
+            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
             s.blocks
                 .iter()
-                .filter(|b| {
-                    b.entry.end_offset() > s.start_offset && b.entry.max_timestamp >= timestamp
-                })
+                .filter(|b| b.entry.end_offset() > s.start_offset && b.entry.max_timestamp >= timestamp)
                 .map(|b| b.entry.base_offset.max(s.start_offset))
                 .take(1)
                 .collect()
@@ -397,11 +367,7 @@ async fn run_wal(inner: Arc<Inner>, mut rx: mpsc::Receiver<Append>, writer: Stri
         while bytes < inner.settings.wal_window_bytes {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(append)) => {
-                    bytes += append
-                        .batches
-                        .iter()
-                        .map(|b| b.payload.len())
-                        .sum::<usize>();
+                    bytes += append.batches.iter().map(|b| b.payload.len()).sum::<usize>();
                     window.push(append);
                 }
                 Ok(None) | Err(_) => break,
@@ -426,7 +392,9 @@ async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
         by_stream.entry(append.stream).or_default().push(append);
     }
     let mut builder = ObjectBuilder::new();
-    let mut waiting: Vec<(u64, u64, Append)> = Vec::new();
+    // (stream, base offset, append, whether it is written by this window)
+    let mut waiting: Vec<(u64, u64, Append, bool)> = Vec::new();
+    let mut producers: Vec<ProducerUpdate> = Vec::new();
     {
         let state = inner.meta.state();
         for (stream, appends) in by_stream {
@@ -436,42 +404,71 @@ async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
                 }
                 continue;
             };
+            // Producer state as this window changes it, append by append.
+            let mut seen: BTreeMap<u64, ProducerState> = BTreeMap::new();
             let mut next = meta.end_offset;
             let mut batches = Vec::new();
             for a in appends {
+                let records = a.records();
+                if let Some(p) = a.producer {
+                    let current = seen.get(&p.id).or_else(|| meta.producers.get(&p.id));
+                    match ProducerState::check(current, p, records as u32) {
+                        Err(e) => {
+                            let _ = a.reply.send(Err(e));
+                            continue;
+                        }
+                        Ok(Verdict::Duplicate(base)) => {
+                            waiting.push((stream, base, a, false));
+                            continue;
+                        }
+                        Ok(Verdict::Append) => {
+                            let mut updated = current.cloned().unwrap_or_default();
+                            updated.record(p.epoch, p.first_sequence, records as u32, next);
+                            seen.insert(p.id, updated);
+                            producers.push(ProducerUpdate {
+                                stream,
+                                producer: p.id,
+                                epoch: p.epoch,
+                                first_sequence: p.first_sequence,
+                                records: records as u32,
+                                base_offset: next,
+                            });
+                        }
+                    }
+                }
                 let base = next;
-                next += a.batches.iter().map(|b| u64::from(b.records)).sum::<u64>();
+                next += records;
                 batches.extend(a.batches.iter().cloned());
-                waiting.push((stream, base, a));
+                waiting.push((stream, base, a, true));
             }
-            builder.add_block(stream, meta.end_offset, &batches);
+            if !batches.is_empty() {
+                builder.add_block(stream, meta.end_offset, &batches);
+            }
         }
     }
     if builder.is_empty() {
+        // Nothing new: only duplicates of appends already committed.
+        for (_, base, a, _) in waiting {
+            let _ = a.reply.send(Ok(base));
+        }
         return;
     }
     let (object, blocks) = builder.finish();
     let result = async {
         inner.store.put(key, object).await?;
-        inner
-            .meta
-            .commit(Change::CommitObject {
-                object: key.to_string(),
-                blocks,
-            })
-            .await
+        inner.meta.commit(Change::CommitObject { object: key.to_string(), blocks, producers }).await
     }
     .await;
     if let Err(e) = result {
         tracing::warn!(object = key, error = %e, "WAL window failed; its appends are not acknowledged");
-        for (_, _, a) in waiting {
+        for (_, _, a, _) in waiting {
             let _ = a.reply.send(Err(share(&e)));
         }
         return;
     }
     {
         let mut cache = lock(&inner.log_cache);
-        for (stream, base, a) in &waiting {
+        for (stream, base, a, _) in waiting.iter().filter(|w| w.3) {
             let mut at = *base;
             for b in &a.batches {
                 cache.push(*stream, at, b.clone());
@@ -479,7 +476,7 @@ async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
             }
         }
     }
-    for (_, base, a) in waiting {
+    for (_, base, a, _) in waiting {
         let _ = a.reply.send(Ok(base));
     }
     inner.commits.send_modify(|n| *n += 1);

@@ -49,6 +49,12 @@ pub enum Error {
     /// A stored object or metadata record failed its checks.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// An append's producer sequence does not follow the last one.
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// An append's producer epoch is older than one already seen.
+    #[error("producer fenced: {0}")]
+    ProducerFenced(String),
     /// The engine is shutting down.
     #[error("engine is shut down")]
     Closed,
@@ -67,8 +73,9 @@ impl Error {
             | Error::UnknownTopic(_)
             | Error::TopicExists(_)
             | Error::OffsetOutOfRange { .. }
-            | Error::Invalid(_) => ErrorKind::InvalidInput,
-            Error::Fenced(_) => ErrorKind::Fenced,
+            | Error::Invalid(_)
+            | Error::OutOfOrderSequence(_) => ErrorKind::InvalidInput,
+            Error::Fenced(_) | Error::ProducerFenced(_) => ErrorKind::Fenced,
             Error::Corrupt(_) => ErrorKind::Corruption,
             Error::Closed => ErrorKind::Retriable,
         }

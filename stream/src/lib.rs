@@ -8,8 +8,10 @@ mod error;
 pub mod meta;
 pub mod object;
 mod paths;
+pub mod producer;
 
 pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
 pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};
 pub use object::Batch;
+pub use producer::ProducerStamp;

@@ -187,10 +187,7 @@ impl Footer {
     /// Parses and checks the last [`FOOTER_LEN`] bytes of an object.
     pub fn decode(bytes: &[u8]) -> Result<Footer> {
         if bytes.len() != FOOTER_LEN {
-            return Err(Error::Corrupt(format!(
-                "footer is {} bytes, not {FOOTER_LEN}",
-                bytes.len()
-            )));
+            return Err(Error::Corrupt(format!("footer is {} bytes, not {FOOTER_LEN}", bytes.len())));
         }
         if &bytes[24..32] != MAGIC {
             return Err(Error::Corrupt("not a Floe object (bad magic)".into()));
@@ -213,12 +210,8 @@ impl Footer {
 
     /// Parses and checks the index block this footer points to.
     pub fn decode_index(&self, bytes: &[u8]) -> Result<Vec<BlockEntry>> {
-        if bytes.len() != self.index_length as usize || !bytes.len().is_multiple_of(INDEX_ENTRY_LEN)
-        {
-            return Err(Error::Corrupt(format!(
-                "index block of {} bytes",
-                bytes.len()
-            )));
+        if bytes.len() != self.index_length as usize || !bytes.len().is_multiple_of(INDEX_ENTRY_LEN) {
+            return Err(Error::Corrupt(format!("index block of {} bytes", bytes.len())));
         }
         if crc32c::crc32c(bytes) != self.index_crc {
             return Err(Error::Corrupt("index checksum mismatch".into()));
@@ -240,25 +233,17 @@ impl Footer {
 /// Decodes a whole object: its index, checked against the footer.
 pub fn decode_object(bytes: &[u8]) -> Result<Vec<BlockEntry>> {
     if bytes.len() < FOOTER_LEN {
-        return Err(Error::Corrupt(format!(
-            "object of {} bytes has no footer",
-            bytes.len()
-        )));
+        return Err(Error::Corrupt(format!("object of {} bytes has no footer", bytes.len())));
     }
     let footer = Footer::decode(&bytes[bytes.len() - FOOTER_LEN..])?;
     let start = usize::try_from(footer.index_position)
         .map_err(|_| Error::Corrupt("index position overflows".into()))?;
     let end = start + footer.index_length as usize;
     if end != bytes.len() - FOOTER_LEN {
-        return Err(Error::Corrupt(
-            "index block does not end at the footer".into(),
-        ));
+        return Err(Error::Corrupt("index block does not end at the footer".into()));
     }
     let index = footer.decode_index(&bytes[start..end])?;
-    if index
-        .iter()
-        .any(|e| e.position + e.length > footer.index_position)
-    {
+    if index.iter().any(|e| e.position + e.length > footer.index_position) {
         return Err(Error::Corrupt("index entry points past the data".into()));
     }
     Ok(index)
@@ -283,11 +268,7 @@ pub fn decode_block(mut bytes: Bytes) -> Result<Vec<Batch>> {
         if crc32c::crc32c_append(crc32c::crc32c(&frame[..16]), &payload) != crc {
             return Err(Error::Corrupt("frame checksum mismatch".into()));
         }
-        out.push(Batch {
-            payload,
-            records,
-            max_timestamp,
-        });
+        out.push(Batch { payload, records, max_timestamp });
     }
     Ok(out)
 }
@@ -299,19 +280,11 @@ mod tests {
     use super::*;
 
     fn batch(data: Vec<u8>, records: u32, ts: i64) -> Batch {
-        Batch {
-            payload: Bytes::from(data),
-            records,
-            max_timestamp: ts,
-        }
+        Batch { payload: Bytes::from(data), records, max_timestamp: ts }
     }
 
     fn arb_batch() -> impl Strategy<Value = Batch> {
-        (
-            proptest::collection::vec(any::<u8>(), 0..300),
-            1u32..1000,
-            any::<i64>(),
-        )
+        (proptest::collection::vec(any::<u8>(), 0..300), 1u32..1000, any::<i64>())
             .prop_map(|(d, r, t)| batch(d, r, t))
     }
 
@@ -364,12 +337,7 @@ mod tests {
     #[test]
     fn garbage_is_not_an_object() {
         assert!(decode_object(b"short").is_err());
-        assert!(
-            decode_object(&[0u8; 64])
-                .unwrap_err()
-                .to_string()
-                .contains("magic")
-        );
+        assert!(decode_object(&[0u8; 64]).unwrap_err().to_string().contains("magic"));
     }
 
     #[test]
@@ -377,10 +345,7 @@ mod tests {
         let mut b = ObjectBuilder::new();
         b.add_block(2, 10, &[batch(b"ab".to_vec(), 1, 3)]);
         let (bytes, _) = b.finish();
-        assert_eq!(
-            bytes.len(),
-            FRAME_HEADER_LEN + 2 + INDEX_ENTRY_LEN + FOOTER_LEN
-        );
+        assert_eq!(bytes.len(), FRAME_HEADER_LEN + 2 + INDEX_ENTRY_LEN + FOOTER_LEN);
         assert_eq!(&bytes[..8], &[2, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(&bytes[20..22], b"ab");
         assert_eq!(&bytes[bytes.len() - 8..], MAGIC);

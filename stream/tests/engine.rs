@@ -12,11 +12,7 @@ use floe_backends::{Op, Scheme, Store, StoreSettings};
 use floe_stream::{Batch, EmbeddedMeta, Engine, EngineSettings, Error, ErrorKind};
 
 fn store(scheme: Scheme, root: &str) -> Store {
-    let mut s = StoreSettings {
-        scheme,
-        root: root.into(),
-        ..StoreSettings::default()
-    };
+    let mut s = StoreSettings { scheme, root: root.into(), ..StoreSettings::default() };
     s.retry.min_backoff = Duration::from_millis(1);
     s.retry.max_backoff = Duration::from_millis(2);
     s.retry.max_attempts = 3;
@@ -24,29 +20,14 @@ fn store(scheme: Scheme, root: &str) -> Store {
 }
 
 async fn engine(store: &Store, writer: &str) -> Engine {
-    let meta = EmbeddedMeta::open(store.store.clone(), writer.into(), 4)
-        .await
-        .unwrap();
-    let settings = EngineSettings {
-        wal_window: Duration::from_millis(2),
-        ..EngineSettings::default()
-    };
-    Engine::start(
-        store.store.clone(),
-        Arc::new(meta),
-        settings,
-        writer.into(),
-        &prometheus::Registry::new(),
-    )
-    .unwrap()
+    let meta = EmbeddedMeta::open(store.store.clone(), writer.into(), 4).await.unwrap();
+    let settings = EngineSettings { wal_window: Duration::from_millis(2), ..EngineSettings::default() };
+    Engine::start(store.store.clone(), Arc::new(meta), settings, writer.into(), &prometheus::Registry::new())
+        .unwrap()
 }
 
 fn batch(tag: u64, records: u32) -> Batch {
-    Batch {
-        payload: Bytes::from(format!("batch-{tag}")),
-        records,
-        max_timestamp: tag as i64 * 10,
-    }
+    Batch { payload: Bytes::from(format!("batch-{tag}")), records, max_timestamp: tag as i64 * 10 }
 }
 
 async fn scenario(store: Store) {
@@ -75,36 +56,20 @@ async fn scenario(store: Store) {
     assert_eq!(e.bounds(s0).unwrap(), (0, 60));
 
     let read = e.read(s0, 31, 1 << 20).await.unwrap();
-    assert_eq!(
-        read[0].base_offset, 30,
-        "the batch holding offset 31 comes first"
-    );
+    assert_eq!(read[0].base_offset, 30, "the batch holding offset 31 comes first");
     assert_eq!(e.offset_for_timestamp(s0, 55).await.unwrap(), Some(18));
     assert_eq!(e.offset_for_timestamp(s0, 10_000).await.unwrap(), None);
-    assert!(matches!(
-        e.read(s0, 61, 10).await,
-        Err(Error::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(e.read(s0, 61, 10).await, Err(Error::OffsetOutOfRange { .. })));
 
     // a new engine on the same bucket, with nothing else, sees everything
     drop(e);
     let e2 = engine(&store, "w2").await;
     let gets_before = store.metrics.requests(Op::GetRange);
     let all = e2.read(s0, 0, 1 << 30).await.unwrap();
-    let got: Vec<(u64, String)> = all
-        .iter()
-        .map(|r| {
-            (
-                r.base_offset,
-                String::from_utf8(r.batch.payload.to_vec()).unwrap(),
-            )
-        })
-        .collect();
+    let got: Vec<(u64, String)> =
+        all.iter().map(|r| (r.base_offset, String::from_utf8(r.batch.payload.to_vec()).unwrap())).collect();
     assert_eq!(got, expected);
-    assert!(
-        store.metrics.requests(Op::GetRange) > gets_before,
-        "cold reads come from the store"
-    );
+    assert!(store.metrics.requests(Op::GetRange) > gets_before, "cold reads come from the store");
     let base = e2.append(s0, vec![batch(99, 1)]).await.unwrap();
     assert_eq!(base, 60, "offsets continue, never reused");
     // a tailing read is served from the log cache: no GET
@@ -128,11 +93,7 @@ async fn fs_scenario() {
 async fn store_outage_fails_appends_retriably_and_loses_nothing() {
     let st = store(Scheme::Memory, "/");
     let e = engine(&st, "w").await;
-    let s = e
-        .create_topic("t", 1, BTreeMap::new())
-        .await
-        .unwrap()
-        .streams[0];
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
     assert_eq!(e.append(s, vec![batch(0, 1)]).await.unwrap(), 0);
     st.faults.set_down(true);
     let err = e.append(s, vec![batch(1, 1)]).await.unwrap_err();
@@ -147,11 +108,7 @@ async fn store_outage_fails_appends_retriably_and_loses_nothing() {
 async fn ambiguous_commits_never_reuse_offsets() {
     let st = store(Scheme::Memory, "/");
     let e = engine(&st, "w").await;
-    let s = e
-        .create_topic("t", 1, BTreeMap::new())
-        .await
-        .unwrap()
-        .streams[0];
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
     let mut acked = Vec::new();
     // every write lands but half the answers are lost, retries included
     st.faults.set_ambiguous_rate(0.5);
@@ -167,20 +124,41 @@ async fn ambiguous_commits_never_reuse_offsets() {
     let e2 = engine(&st, "w2").await;
     let all = e2.read(s, 0, 1 << 30).await.unwrap();
     let offsets: Vec<u64> = all.iter().map(|r| r.base_offset).collect();
-    assert_eq!(
-        offsets,
-        (0..all.len() as u64).collect::<Vec<_>>(),
-        "contiguous, no reuse"
-    );
+    assert_eq!(offsets, (0..all.len() as u64).collect::<Vec<_>>(), "contiguous, no reuse");
     for (base, tag) in acked {
-        let r = all
-            .iter()
-            .find(|r| r.base_offset == base)
-            .expect("acked offset present");
+        let r = all.iter().find(|r| r.base_offset == base).expect("acked offset present");
         assert_eq!(
             r.batch.payload,
             Bytes::from(format!("batch-{tag}")),
             "offset {base} holds what was acked"
         );
     }
+}
+
+#[tokio::test]
+async fn idempotent_appends_dedupe_across_restarts() {
+    use floe_stream::ProducerStamp;
+    let st = store(Scheme::Memory, "/");
+    let e = engine(&st, "w").await;
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
+    let id = e.allocate_producer_id().await.unwrap();
+    assert_ne!(e.allocate_producer_id().await.unwrap(), id, "ids are never reused");
+    let stamp = |seq| Some(ProducerStamp { id, epoch: 0, first_sequence: seq });
+    let append = |e: Engine, seq: i32, tag: u64| async move {
+        e.submit(s, vec![batch(tag, 2)], stamp(seq)).await?.durable().await
+    };
+    assert_eq!(append(e.clone(), 0, 0).await.unwrap(), 0);
+    assert_eq!(append(e.clone(), 2, 1).await.unwrap(), 2);
+    // a retry of the first append: same offset, nothing written
+    assert_eq!(append(e.clone(), 0, 0).await.unwrap(), 0);
+    assert!(matches!(append(e.clone(), 9, 2).await, Err(Error::OutOfOrderSequence(_))));
+    // two copies in one window: one write
+    let (a, b) = tokio::join!(append(e.clone(), 4, 3), append(e.clone(), 4, 3));
+    assert_eq!((a.unwrap(), b.unwrap()), (4, 4));
+    assert_eq!(e.bounds(s).unwrap(), (0, 6));
+    // the producer state is in the metadata, so a new engine still knows the retry
+    let e2 = engine(&st, "w2").await;
+    assert_eq!(append(e2.clone(), 4, 3).await.unwrap(), 4);
+    assert_eq!(append(e2.clone(), 6, 4).await.unwrap(), 6);
+    assert!(e2.allocate_producer_id().await.unwrap() > id);
 }

@@ -93,3 +93,16 @@ def test_acks_zero_and_one_are_accepted(broker):
         confluent_produce(broker.bootstrap, "acks", [(b"k", acks.encode(), [])], **{"acks": acks})
     received = confluent_consume(broker.bootstrap, "acks", 1, 2)
     assert sorted(v for _, _, v, _ in received[0]) == [b"0", b"1"]
+
+
+def test_idempotent_producer(broker):
+    """librdkafka's idempotent producer: InitProducerId, sequence numbers, no duplicates."""
+    create_topic(broker.bootstrap, "idem", PARTITIONS)
+    records = [record("lz4", i) for i in range(400)]
+    delivered = confluent_produce(
+        broker.bootstrap, "idem", records, "lz4",
+        **{"enable.idempotence": True, "max.in.flight.requests.per.connection": 5, "linger.ms": 1},
+    )
+    received = confluent_consume(broker.bootstrap, "idem", PARTITIONS, len(records))
+    check_partitions(received, expected_from(delivered))
+    assert broker.metric("floe_requests_total", api="InitProducerId") >= 1

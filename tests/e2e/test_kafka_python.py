@@ -41,7 +41,6 @@ def test_kafka_python_round_trip(broker, codec):
     producer = KafkaProducer(
         bootstrap_servers=broker.bootstrap, acks="all",
         compression_type=None if codec == "none" else codec, linger_ms=5, max_request_size=4 << 20,
-        enable_idempotence=False,
     )
     futures = []
     for i in range(300):
@@ -67,7 +66,7 @@ def test_kafka_python_big_record_and_restart(broker_factory):
     admin.create_topics([NewTopic("kp-big", 1, 1)])
     admin.close()
     big = bytes(range(256)) * 4096
-    producer = KafkaProducer(bootstrap_servers=first.bootstrap, acks="all", max_request_size=4 << 20, enable_idempotence=False)
+    producer = KafkaProducer(bootstrap_servers=first.bootstrap, acks="all", max_request_size=4 << 20)
     offsets = [producer.send("kp-big", value=v, key=b"k").get(timeout=30).offset for v in (b"a", big, b"b")]
     producer.close()
     assert offsets == [0, 1, 2]
@@ -75,3 +74,12 @@ def test_kafka_python_big_record_and_restart(broker_factory):
     second = broker_factory()
     received = kp_consume(second.bootstrap, "kp-big", 1, 3)
     assert [(o, v) for o, _, v, _ in received[0]] == [(0, b"a"), (1, big), (2, b"b")]
+
+
+def test_kafka_python_default_producer_is_idempotent(broker):
+    """kafka-python 3 (like the Java client) enables idempotence by default: it must just work."""
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    offsets = [producer.send("kp-default", value=b"v%d" % i).get(timeout=30).offset for i in range(5)]
+    producer.close()
+    assert offsets == list(range(5))
+    assert broker.metric("floe_requests_total", api="InitProducerId") >= 1

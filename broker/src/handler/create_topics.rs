@@ -14,11 +14,7 @@ use crate::error::kafka_error;
 pub(crate) const KEY: ApiKey = ApiKey::CreateTopics;
 pub(crate) const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
 
-pub(crate) async fn handle(
-    broker: &Broker,
-    req: CreateTopicsRequest,
-    version: i16,
-) -> CreateTopicsResponse {
+pub(crate) async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
         let name = topic.name.to_string();
@@ -31,30 +27,19 @@ pub(crate) async fn handle(
         let configs: BTreeMap<String, String> = topic
             .configs
             .iter()
-            .filter_map(|c| {
-                c.value
-                    .as_ref()
-                    .map(|v| (c.name.to_string(), v.to_string()))
-            })
+            .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
             .collect();
         let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
         let outcome = if !valid_topic_name(&name) {
-            Err((
-                ResponseError::InvalidTopicException,
-                format!("invalid topic name {name:?}"),
-            ))
+            Err((ResponseError::InvalidTopicException, format!("invalid topic name {name:?}")))
         } else if topic.replication_factor == 0 || topic.replication_factor < -1 {
-            Err((
-                ResponseError::InvalidReplicationFactor,
-                "replication factor must be positive or -1".into(),
-            ))
+            Err((ResponseError::InvalidReplicationFactor, "replication factor must be positive or -1".into()))
         } else {
             match partitions {
                 Err(why) => Err((ResponseError::InvalidPartitions, why)),
-                Ok(_) if req.validate_only && broker.topic(&name).is_some() => Err((
-                    ResponseError::TopicAlreadyExists,
-                    format!("topic {name} already exists"),
-                )),
+                Ok(_) if req.validate_only && broker.topic(&name).is_some() => {
+                    Err((ResponseError::TopicAlreadyExists, format!("topic {name} already exists")))
+                }
                 Ok(n) if req.validate_only => Ok(n),
                 Ok(n) => broker
                     .engine
@@ -79,9 +64,7 @@ pub(crate) async fn handle(
                 }
             }
             Err((code, text)) => {
-                result = result
-                    .with_error_code(code.code())
-                    .with_error_message(message(text));
+                result = result.with_error_code(code.code()).with_error_message(message(text));
             }
         }
         results.push(result);

@@ -12,20 +12,12 @@ use crate::error::kafka_error;
 pub(crate) const KEY: ApiKey = ApiKey::DeleteTopics;
 pub(crate) const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
 
-pub(crate) async fn handle(
-    broker: &Broker,
-    req: DeleteTopicsRequest,
-    version: i16,
-) -> DeleteTopicsResponse {
+pub(crate) async fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<String>, uuid::Uuid)> = req
         .topic_names
         .iter()
         .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
-        .chain(
-            req.topics
-                .iter()
-                .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id)),
-        )
+        .chain(req.topics.iter().map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id)))
         .collect();
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {

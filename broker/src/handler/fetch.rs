@@ -49,22 +49,16 @@ async fn read(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespon
     let read_committed = req.isolation_level == 1;
     let mut responses = Vec::with_capacity(req.topics.len());
     for topic in &req.topics {
-        let found = if version >= 13 {
-            broker.topic_by_id(topic.topic_id)
-        } else {
-            broker.topic(&topic.topic)
-        };
+        let found =
+            if version >= 13 { broker.topic_by_id(topic.topic_id) } else { broker.topic(&topic.topic) };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let mut data = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_aborted_transactions(read_committed.then(Vec::new));
-            let stream = found.as_ref().and_then(|t| {
-                usize::try_from(p.partition)
-                    .ok()
-                    .and_then(|i| t.streams.get(i))
-                    .copied()
-            });
+            let stream = found
+                .as_ref()
+                .and_then(|t| usize::try_from(p.partition).ok().and_then(|i| t.streams.get(i)).copied());
             let Some(stream) = stream else {
                 let code = if found.is_none() && version >= 13 {
                     ResponseError::UnknownTopicId
@@ -75,9 +69,7 @@ async fn read(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespon
                 partitions.push(data.with_error_code(code.code()).with_high_watermark(-1));
                 continue;
             };
-            let limit = usize::try_from(p.partition_max_bytes)
-                .unwrap_or(0)
-                .min(budget);
+            let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).min(budget);
             let offset = u64::try_from(p.fetch_offset).unwrap_or(u64::MAX);
             // Once the response holds data, a partition with no budget left waits its
             // turn; the first batch is always returned whole (KIP-74).
@@ -88,9 +80,8 @@ async fn read(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespon
             };
             match (result, broker.engine.bounds(stream)) {
                 (Ok(batches), Ok((start, end))) => {
-                    let mut records = BytesMut::with_capacity(
-                        batches.iter().map(|b| b.batch.payload.len()).sum(),
-                    );
+                    let mut records =
+                        BytesMut::with_capacity(batches.iter().map(|b| b.batch.payload.len()).sum());
                     for b in &batches {
                         batch::put_patched(&mut records, b.base_offset, &b.batch.payload);
                     }
@@ -105,9 +96,7 @@ async fn read(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespon
                 (Err(e), _) | (_, Err(e)) => {
                     errors = true;
                     tracing::debug!(stream, offset, error = %e, "fetch failed");
-                    data = data
-                        .with_error_code(kafka_error(&e).code())
-                        .with_high_watermark(-1);
+                    data = data.with_error_code(kafka_error(&e).code()).with_high_watermark(-1);
                 }
             }
             partitions.push(data);
@@ -119,9 +108,5 @@ async fn read(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespon
                 .with_partitions(partitions),
         );
     }
-    (
-        FetchResponse::default().with_responses(responses),
-        total,
-        errors,
-    )
+    (FetchResponse::default().with_responses(responses), total, errors)
 }

@@ -17,11 +17,7 @@ pub(crate) const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
-async fn lookup(
-    broker: &Broker,
-    stream: u64,
-    timestamp: i64,
-) -> Result<(i64, i64), floe_stream::Error> {
+async fn lookup(broker: &Broker, stream: u64, timestamp: i64) -> Result<(i64, i64), floe_stream::Error> {
     let (start, end) = broker.engine.bounds(stream)?;
     Ok(match timestamp {
         EARLIEST => (-1, start as i64),
@@ -31,18 +27,12 @@ async fn lookup(
             None => (-1, -1),
         },
         other => {
-            return Err(floe_stream::Error::Invalid(format!(
-                "timestamp {other} is not a query Floe serves"
-            )));
+            return Err(floe_stream::Error::Invalid(format!("timestamp {other} is not a query Floe serves")));
         }
     })
 }
 
-pub(crate) async fn handle(
-    broker: &Broker,
-    req: ListOffsetsRequest,
-    version: i16,
-) -> ListOffsetsResponse {
+pub(crate) async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
         let found = broker.topic(&topic.name);
@@ -53,10 +43,7 @@ pub(crate) async fn handle(
                 .with_timestamp(-1)
                 .with_offset(-1);
             let stream = found.as_ref().and_then(|t| {
-                usize::try_from(p.partition_index)
-                    .ok()
-                    .and_then(|i| t.streams.get(i))
-                    .copied()
+                usize::try_from(p.partition_index).ok().and_then(|i| t.streams.get(i)).copied()
             });
             let r = match stream {
                 None => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
@@ -70,11 +57,7 @@ pub(crate) async fn handle(
             };
             partitions.push(r);
         }
-        topics.push(
-            ListOffsetsTopicResponse::default()
-                .with_name(topic.name)
-                .with_partitions(partitions),
-        );
+        topics.push(ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions));
     }
     ListOffsetsResponse::default().with_topics(topics)
 }

@@ -19,11 +19,7 @@ fn topic_entry(broker: &Broker, topic: &Topic, version: i16) -> MetadataResponse
     let node = BrokerId(broker.server.node_id);
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
-        .with_topic_id(if version >= 10 {
-            topic.id
-        } else {
-            uuid::Uuid::nil()
-        })
+        .with_topic_id(if version >= 10 { topic.id } else { uuid::Uuid::nil() })
         .with_partitions(
             (0..topic.streams.len() as i32)
                 .map(|p| {
@@ -38,39 +34,22 @@ fn topic_entry(broker: &Broker, topic: &Topic, version: i16) -> MetadataResponse
         )
 }
 
-fn missing(
-    name: Option<TopicName>,
-    topic_id: uuid::Uuid,
-    error: ResponseError,
-) -> MetadataResponseTopic {
+fn missing(name: Option<TopicName>, topic_id: uuid::Uuid, error: ResponseError) -> MetadataResponseTopic {
     // topic_id is only non-nil when the client sent one, i.e. on versions that carry it.
-    MetadataResponseTopic::default()
-        .with_name(name)
-        .with_topic_id(topic_id)
-        .with_error_code(error.code())
+    MetadataResponseTopic::default().with_name(name).with_topic_id(topic_id).with_error_code(error.code())
 }
 
-pub(crate) async fn handle(
-    broker: &Broker,
-    req: MetadataRequest,
-    version: i16,
-) -> MetadataResponse {
+pub(crate) async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
     // v0 asks for every topic with an empty list; later versions with a null one.
     let wanted = match req.topics {
         Some(list) if !(version == 0 && list.is_empty()) => Some(list),
         _ => None,
     };
-    let auto_create =
-        broker.server.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let auto_create = broker.server.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let topics = match wanted {
-        None => broker
-            .engine
-            .meta()
-            .state()
-            .topics
-            .values()
-            .map(|t| topic_entry(broker, t, version))
-            .collect(),
+        None => {
+            broker.engine.meta().state().topics.values().map(|t| topic_entry(broker, t, version)).collect()
+        }
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for want in list {
@@ -80,20 +59,16 @@ pub(crate) async fn handle(
                 };
                 let entry = match (found, want.name) {
                     (Some(topic), _) => topic_entry(broker, &topic, version),
-                    (None, Some(name)) if !valid_topic_name(&name) => missing(
-                        Some(name),
-                        want.topic_id,
-                        ResponseError::InvalidTopicException,
-                    ),
+                    (None, Some(name)) if !valid_topic_name(&name) => {
+                        missing(Some(name), want.topic_id, ResponseError::InvalidTopicException)
+                    }
                     (None, Some(name)) if auto_create => match broker.auto_create(&name).await {
                         Ok(topic) => topic_entry(broker, &topic, version),
                         Err(e) => missing(Some(name), want.topic_id, crate::error::kafka_error(&e)),
                     },
-                    (None, Some(name)) => missing(
-                        Some(name),
-                        want.topic_id,
-                        ResponseError::UnknownTopicOrPartition,
-                    ),
+                    (None, Some(name)) => {
+                        missing(Some(name), want.topic_id, ResponseError::UnknownTopicOrPartition)
+                    }
                     (None, None) => missing(None, want.topic_id, ResponseError::UnknownTopicId),
                 };
                 out.push(entry);
@@ -108,18 +83,9 @@ pub(crate) async fn handle(
                 .with_node_id(node)
                 .with_host(StrBytes::from_string(broker.advertised_host.clone()))
                 .with_port(broker.advertised_port)
-                .with_rack(
-                    broker
-                        .server
-                        .rack
-                        .clone()
-                        .filter(|_| version >= 1)
-                        .map(StrBytes::from_string),
-                ),
+                .with_rack(broker.server.rack.clone().filter(|_| version >= 1).map(StrBytes::from_string)),
         ])
-        .with_cluster_id(
-            (version >= 2).then(|| StrBytes::from_string(broker.server.cluster_id.clone())),
-        )
+        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(broker.server.cluster_id.clone())))
         .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })
         .with_topics(topics)
 }

@@ -26,13 +26,13 @@ fn partition_response(
     outcome: Result<(u64, u64), Failure>,
     version: i16,
 ) -> PartitionProduceResponse {
-    let r = PartitionProduceResponse::default()
-        .with_index(index)
-        .with_log_append_time_ms(-1);
+    let r = PartitionProduceResponse::default().with_index(index).with_log_append_time_ms(-1);
     match outcome {
-        Ok((base, start)) => r
-            .with_base_offset(base as i64)
-            .with_log_start_offset(if version >= 5 { start as i64 } else { -1 }),
+        Ok((base, start)) => r.with_base_offset(base as i64).with_log_start_offset(if version >= 5 {
+            start as i64
+        } else {
+            -1
+        }),
         Err((code, text)) => r
             .with_error_code(code.code())
             .with_base_offset(-1)
@@ -57,38 +57,33 @@ pub(crate) async fn submit(
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
-            let stream = found.as_ref().and_then(|t| {
-                usize::try_from(p.index)
-                    .ok()
-                    .and_then(|i| t.streams.get(i))
-                    .copied()
-            });
+            let stream = found
+                .as_ref()
+                .and_then(|t| usize::try_from(p.index).ok().and_then(|i| t.streams.get(i)).copied());
             let checked = match (acks_ok, stream, p.records) {
-                (false, _, _) => Err((
-                    ResponseError::InvalidRequiredAcks,
-                    format!("acks={}", req.acks),
-                )),
-                (_, None, _) => Err((
-                    ResponseError::UnknownTopicOrPartition,
-                    "no such topic or partition".into(),
-                )),
+                (false, _, _) => Err((ResponseError::InvalidRequiredAcks, format!("acks={}", req.acks))),
+                (_, None, _) => {
+                    Err((ResponseError::UnknownTopicOrPartition, "no such topic or partition".into()))
+                }
                 (_, Some(_), None) => Err((ResponseError::InvalidRecord, "no records".into())),
                 (_, Some(stream), Some(records)) => {
                     let size = records.len() as u64;
                     batch::parse(records)
-                        .map(|batches| (stream, batches, size))
+                        .map(|parsed| (stream, parsed, size))
                         .map_err(|code| (code, "record batch rejected".to_string()))
                 }
             };
             let queued = match checked {
                 Err(failure) => Err(failure),
-                Ok((stream, batches, size)) => match broker.engine.submit(stream, batches).await {
-                    Ok(submitted) => {
-                        broker.metrics.bytes_in.inc_by(size);
-                        Ok((stream, submitted))
+                Ok((stream, parsed, size)) => {
+                    match broker.engine.submit(stream, parsed.batches, parsed.producer).await {
+                        Ok(submitted) => {
+                            broker.metrics.bytes_in.inc_by(size);
+                            Ok((stream, submitted))
+                        }
+                        Err(e) => Err((kafka_error(&e), e.to_string())),
                     }
-                    Err(e) => Err((kafka_error(&e), e.to_string())),
-                },
+                }
             };
             partitions.push((p.index, queued));
         }

@@ -72,21 +72,15 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T>
 impl EmbeddedMeta {
     /// Loads the latest snapshot and replays the log after it. `writer` names this
     /// process in the entries it writes.
-    pub async fn open(
-        store: Arc<dyn ObjectStore>,
-        writer: String,
-        snapshot_every: u64,
-    ) -> Result<Self> {
+    pub async fn open(store: Arc<dyn ObjectStore>, writer: String, snapshot_every: u64) -> Result<Self> {
         let snapshots = store.list(paths::META_SNAPSHOTS).await?;
-        let (mut state, snapshot_seq) =
-            match snapshots.iter().filter_map(|m| paths::seq_of(&m.key)).max() {
-                Some(seq) => {
-                    let snap: Snapshot =
-                        decode("snapshot", &store.get(&paths::meta_snapshot(seq)).await?)?;
-                    (snap.state, snap.seq)
-                }
-                None => (State::default(), 0),
-            };
+        let (mut state, snapshot_seq) = match snapshots.iter().filter_map(|m| paths::seq_of(&m.key)).max() {
+            Some(seq) => {
+                let snap: Snapshot = decode("snapshot", &store.get(&paths::meta_snapshot(seq)).await?)?;
+                (snap.state, snap.seq)
+            }
+            None => (State::default(), 0),
+        };
         let mut seqs: Vec<u64> = store
             .list(paths::META_LOG)
             .await?
@@ -98,10 +92,7 @@ impl EmbeddedMeta {
         let mut next_seq = snapshot_seq + 1;
         for seq in &seqs {
             if *seq != next_seq {
-                return Err(Error::Corrupt(format!(
-                    "metadata log jumps from {} to {seq}",
-                    next_seq - 1
-                )));
+                return Err(Error::Corrupt(format!("metadata log jumps from {} to {seq}", next_seq - 1)));
             }
             next_seq += 1;
         }
@@ -110,29 +101,18 @@ impl EmbeddedMeta {
             let entry: LogEntry = decode("log entry", body)?;
             state.apply(&entry.change);
         }
-        tracing::info!(
-            snapshot_seq,
-            replayed = bodies.len(),
-            topics = state.topics.len(),
-            "metadata loaded"
-        );
+        tracing::info!(snapshot_seq, replayed = bodies.len(), topics = state.topics.len(), "metadata loaded");
         Ok(EmbeddedMeta {
             store,
             writer,
             snapshot_every: snapshot_every.max(1),
             state: RwLock::new(state),
-            cursor: Mutex::new(Cursor {
-                next_seq,
-                snapshot_seq,
-                uncertain: None,
-            }),
+            cursor: Mutex::new(Cursor { next_seq, snapshot_seq, uncertain: None }),
         })
     }
 
     fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Finds out whether an entry whose answer was lost did land; if it did, applies it.
@@ -146,15 +126,10 @@ impl EmbeddedMeta {
                 let entry: LogEntry = decode("log entry", &body)?;
                 self.write_state().apply(&entry.change);
                 cursor.next_seq = seq + 1;
-                tracing::warn!(
-                    seq,
-                    "a metadata commit reported as failed had landed; applied it"
-                );
+                tracing::warn!(seq, "a metadata commit reported as failed had landed; applied it");
             }
             Ok(_) => {
-                return Err(Error::Fenced(format!(
-                    "metadata log entry {seq} was written by another writer"
-                )));
+                return Err(Error::Fenced(format!("metadata log entry {seq} was written by another writer")));
             }
             Err(e) => return Err(e.into()),
         }
@@ -166,17 +141,10 @@ impl EmbeddedMeta {
         let seq = cursor.next_seq - 1;
         let body = {
             let state = self.state();
-            serde_json::to_vec(&Snapshot {
-                seq,
-                state: state.clone(),
-            })
+            serde_json::to_vec(&Snapshot { seq, state: state.clone() })
         };
         let Ok(body) = body else { return };
-        if let Err(e) = self
-            .store
-            .put(&paths::meta_snapshot(seq), Bytes::from(body))
-            .await
-        {
+        if let Err(e) = self.store.put(&paths::meta_snapshot(seq), Bytes::from(body)).await {
             tracing::warn!(error = %e, "metadata snapshot failed; will try again later");
             return;
         }
@@ -205,18 +173,9 @@ impl MetaStore for EmbeddedMeta {
         self.resolve_uncertain(&mut cursor).await?;
         self.state().check(&change)?;
         let seq = cursor.next_seq;
-        let entry = LogEntry {
-            seq,
-            writer: self.writer.clone(),
-            change,
-        };
-        let body =
-            Bytes::from(serde_json::to_vec(&entry).map_err(|e| Error::Invalid(e.to_string()))?);
-        match self
-            .store
-            .put_if_absent(&paths::meta_log(seq), body.clone())
-            .await
-        {
+        let entry = LogEntry { seq, writer: self.writer.clone(), change };
+        let body = Bytes::from(serde_json::to_vec(&entry).map_err(|e| Error::Invalid(e.to_string()))?);
+        match self.store.put_if_absent(&paths::meta_log(seq), body.clone()).await {
             Ok(()) => {}
             Err(floe_backends::Error::AlreadyExists(_)) => {
                 // Either our own earlier attempt landed (its answer was lost inside the
@@ -248,8 +207,6 @@ impl MetaStore for EmbeddedMeta {
     }
 
     fn state(&self) -> RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

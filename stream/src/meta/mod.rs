@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::object::BlockEntry;
+use crate::producer::ProducerState;
 
 pub use embedded::EmbeddedMeta;
 
@@ -38,6 +39,23 @@ pub struct BlockRef {
     pub entry: BlockEntry,
 }
 
+/// A producer's accepted append, made part of the metadata with the data it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerUpdate {
+    /// Stream appended to.
+    pub stream: u64,
+    /// Producer id.
+    pub producer: u64,
+    /// Producer epoch.
+    pub epoch: i16,
+    /// Sequence of the first record.
+    pub first_sequence: i32,
+    /// Records in the append.
+    pub records: u32,
+    /// Offset of the first record.
+    pub base_offset: u64,
+}
+
 /// A stream: contiguous offsets in blocks of objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamMeta {
@@ -47,14 +65,15 @@ pub struct StreamMeta {
     pub end_offset: u64,
     /// Blocks in offset order, contiguous.
     pub blocks: Vec<BlockRef>,
+    /// Idempotent producers' recent appends, by producer id.
+    #[serde(default)]
+    pub producers: BTreeMap<u64, ProducerState>,
 }
 
 impl StreamMeta {
     /// Index of the block holding `offset`, if any.
     pub fn block_for(&self, offset: u64) -> Option<usize> {
-        let i = self
-            .blocks
-            .partition_point(|b| b.entry.end_offset() <= offset);
+        let i = self.blocks.partition_point(|b| b.entry.end_offset() <= offset);
         (i < self.blocks.len() && self.blocks[i].entry.base_offset <= offset).then_some(i)
     }
 }
@@ -68,6 +87,9 @@ pub struct State {
     pub streams: BTreeMap<u64, StreamMeta>,
     /// Next stream id to hand out.
     pub next_stream_id: u64,
+    /// Next producer id to hand out.
+    #[serde(default)]
+    pub next_producer_id: u64,
 }
 
 /// A change to the metadata, as written to the log.
@@ -96,23 +118,24 @@ pub enum Change {
         object: String,
         /// Its blocks; each must start where its stream ends.
         blocks: Vec<BlockEntry>,
+        /// Idempotent producers' appends in it.
+        #[serde(default)]
+        producers: Vec<ProducerUpdate>,
     },
+    /// Hands out one producer id.
+    AllocateProducerId,
 }
 
 impl State {
     /// Checks that `change` can be applied: the one place changes are validated.
     pub fn check(&self, change: &Change) -> Result<()> {
         match change {
-            Change::CreateTopic {
-                name, partitions, ..
-            } => {
+            Change::CreateTopic { name, partitions, .. } => {
                 if self.topics.contains_key(name) {
                     return Err(Error::TopicExists(name.clone()));
                 }
                 if *partitions == 0 {
-                    return Err(Error::Invalid(
-                        "a topic needs at least one partition".into(),
-                    ));
+                    return Err(Error::Invalid("a topic needs at least one partition".into()));
                 }
             }
             Change::DeleteTopic { name } => {
@@ -120,12 +143,10 @@ impl State {
                     return Err(Error::UnknownTopic(name.clone()));
                 }
             }
+            Change::AllocateProducerId => {}
             Change::CommitObject { blocks, .. } => {
                 for b in blocks {
-                    let stream = self
-                        .streams
-                        .get(&b.stream)
-                        .ok_or(Error::UnknownStream(b.stream))?;
+                    let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
                     if b.base_offset != stream.end_offset {
                         return Err(Error::Invalid(format!(
                             "block for stream {} starts at {} but the stream ends at {}",
@@ -141,12 +162,7 @@ impl State {
     /// Applies a change that [`State::check`] accepted (or that the log holds).
     pub fn apply(&mut self, change: &Change) {
         match change {
-            Change::CreateTopic {
-                name,
-                id,
-                partitions,
-                configs,
-            } => {
+            Change::CreateTopic { name, id, partitions, configs } => {
                 let first = self.next_stream_id;
                 self.next_stream_id += u64::from(*partitions);
                 let streams: Vec<u64> = (first..self.next_stream_id).collect();
@@ -155,12 +171,7 @@ impl State {
                 }
                 self.topics.insert(
                     name.clone(),
-                    Topic {
-                        name: name.clone(),
-                        id: *id,
-                        streams,
-                        configs: configs.clone(),
-                    },
+                    Topic { name: name.clone(), id: *id, streams, configs: configs.clone() },
                 );
             }
             Change::DeleteTopic { name } => {
@@ -170,17 +181,25 @@ impl State {
                     }
                 }
             }
-            Change::CommitObject { object, blocks } => {
+            Change::CommitObject { object, blocks, producers } => {
                 for b in blocks {
                     if let Some(stream) = self.streams.get_mut(&b.stream) {
                         stream.end_offset = b.end_offset();
-                        stream.blocks.push(BlockRef {
-                            object: object.clone(),
-                            entry: *b,
-                        });
+                        stream.blocks.push(BlockRef { object: object.clone(), entry: *b });
+                    }
+                }
+                for p in producers {
+                    if let Some(stream) = self.streams.get_mut(&p.stream) {
+                        stream.producers.entry(p.producer).or_default().record(
+                            p.epoch,
+                            p.first_sequence,
+                            p.records,
+                            p.base_offset,
+                        );
                     }
                 }
             }
+            Change::AllocateProducerId => self.next_producer_id += 1,
         }
     }
 }
@@ -206,14 +225,7 @@ mod tests {
     use super::*;
 
     fn block(stream: u64, base: u64, records: u64) -> BlockEntry {
-        BlockEntry {
-            stream,
-            base_offset: base,
-            records,
-            position: 0,
-            length: 1,
-            max_timestamp: 0,
-        }
+        BlockEntry { stream, base_offset: base, records, position: 0, length: 1, max_timestamp: 0 }
     }
 
     proptest! {
@@ -244,19 +256,15 @@ mod tests {
         st.check(&create).unwrap();
         st.apply(&create);
         assert!(matches!(st.check(&create), Err(Error::TopicExists(_))));
-        let ok = Change::CommitObject {
-            object: "o".into(),
-            blocks: vec![block(1, 0, 5)],
-        };
+        let ok =
+            Change::CommitObject { object: "o".into(), blocks: vec![block(1, 0, 5)], producers: Vec::new() };
         st.check(&ok).unwrap();
         st.apply(&ok);
         assert_eq!(st.streams[&1].end_offset, 5);
         // the same offsets again would reuse offsets 0..5
         assert!(matches!(st.check(&ok), Err(Error::Invalid(_))));
-        let unknown = Change::CommitObject {
-            object: "o".into(),
-            blocks: vec![block(9, 0, 1)],
-        };
+        let unknown =
+            Change::CommitObject { object: "o".into(), blocks: vec![block(9, 0, 1)], producers: Vec::new() };
         assert!(matches!(st.check(&unknown), Err(Error::UnknownStream(9))));
     }
 }

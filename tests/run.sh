@@ -35,6 +35,8 @@ else
 fi
 
 step "end-to-end tests (real floe binary, real clients, fs and S3)"
-cargo build --release --locked -p floe-broker
-export FLOE_BIN="$PWD/target/release/floe"
+# The debug build: its dependencies are already compiled for the Rust tests, so this is
+# minutes cheaper than a release build. Speed is measured in bench/, not here.
+cargo build --locked -p floe-broker
+export FLOE_BIN="$PWD/target/debug/floe"
 python3 -m pytest tests/e2e -q -p no:warnings -p no:cacheprovider

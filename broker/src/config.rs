@@ -172,7 +172,9 @@ impl Config {
             figment = figment.merge(Toml::string(&text));
         }
         figment = figment
-            .merge(Env::prefixed("FLOE_").split("__").ignore(&["profile", "config"]))
+            // Only FLOE_SECTION__KEY variables are settings; FLOE_PROFILE, FLOE_CONFIG and
+            // any other FLOE_ variable of the user's are not.
+            .merge(Env::prefixed("FLOE_").filter(|key| key.as_str().contains("__")).split("__"))
             .merge(Serialized::defaults(sources.flags.as_layer()));
         let config: Config = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
@@ -205,22 +207,33 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own error
 mod tests {
     use super::*;
 
+    // Tests that load configuration run in a figment Jail: it serialises them and
+    // gives each a clean environment, so one test's FLOE_ variables never leak into
+    // another's.
+
     #[test]
     fn every_profile_parses() {
-        for (name, _) in PROFILES {
-            let sources = Sources { profile: Some(name.into()), ..Sources::default() };
-            let config = Config::load(&sources).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(!config.show().unwrap().is_empty());
-        }
+        figment::Jail::expect_with(|_| {
+            for (name, _) in PROFILES {
+                let sources = Sources { profile: Some(name.into()), ..Sources::default() };
+                let config = Config::load(&sources).map_err(|e| format!("{name}: {e}"))?;
+                assert!(!config.show().map_err(|e| e.to_string())?.is_empty());
+            }
+            Ok(())
+        });
     }
 
     #[test]
     fn unknown_profile_is_an_error() {
-        let sources = Sources { profile: Some("nope".into()), ..Sources::default() };
-        assert!(Config::load(&sources).unwrap_err().to_string().contains("built-in profiles"));
+        figment::Jail::expect_with(|_| {
+            let sources = Sources { profile: Some("nope".into()), ..Sources::default() };
+            assert!(Config::load(&sources).unwrap_err().to_string().contains("built-in profiles"));
+            Ok(())
+        });
     }
 
     #[test]
@@ -231,21 +244,34 @@ mod tests {
     }
 
     #[test]
+    fn unrelated_floe_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FLOE_BIN", "/usr/bin/floe");
+            jail.set_env("FLOE_SERVER__NODE_ID", "3");
+            let config = Config::load(&Sources::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.node_id, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn flags_override_files_and_secrets_are_redacted() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("floe.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\nnode_id = 4\n").unwrap();
-        let sources = Sources {
-            profile: Some("minio".into()),
-            file: Some(file),
-            flags: Flags { listen: Some("127.0.0.1:2".into()), ..Flags::default() },
-        };
-        let mut config = Config::load(&sources).unwrap();
-        assert_eq!(config.server.listen, "127.0.0.1:2");
-        assert_eq!(config.server.node_id, 4);
-        assert_eq!(config.storage.scheme, floe_backends::Scheme::S3);
-        config.storage.options.insert("secret_access_key".into(), "hunter2".into());
-        let shown = config.show().unwrap();
-        assert!(!shown.contains("hunter2") && shown.contains("redacted"), "{shown}");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("floe.toml", "[server]\nlisten = \"127.0.0.1:1\"\nnode_id = 4\n")?;
+            jail.set_env("FLOE_STORAGE__OPTIONS__SECRET_ACCESS_KEY", "hunter2");
+            let sources = Sources {
+                profile: Some("minio".into()),
+                file: Some(jail.directory().join("floe.toml")),
+                flags: Flags { listen: Some("127.0.0.1:2".into()), ..Flags::default() },
+            };
+            let config = Config::load(&sources).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.listen, "127.0.0.1:2");
+            assert_eq!(config.server.node_id, 4);
+            assert_eq!(config.storage.scheme, floe_backends::Scheme::S3);
+            assert_eq!(config.storage.options["secret_access_key"], "hunter2", "from the environment");
+            let shown = config.show().map_err(|e| e.to_string())?;
+            assert!(!shown.contains("hunter2") && shown.contains("redacted"), "{shown}");
+            Ok(())
+        });
     }
 }

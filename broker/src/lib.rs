@@ -6,6 +6,7 @@ mod batch;
 pub mod config;
 pub mod error;
 mod frame;
+mod group;
 mod handler;
 pub mod metrics;
 pub mod server;
@@ -27,6 +28,7 @@ use metrics::BrokerMetrics;
 #[derive(Debug)]
 pub struct Broker {
     engine: Engine,
+    groups: Arc<group::Coordinator>,
     server: ServerSettings,
     advertised_host: String,
     advertised_port: i32,
@@ -34,12 +36,22 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// A client-visible topic: Floe's internal streams have names no Kafka client can
+    /// use, and are never returned here.
     fn topic(&self, name: &str) -> Option<Topic> {
-        self.engine.meta().state().topics.get(name).cloned()
+        handler::valid_topic_name(name)
+            .then(|| self.engine.meta().state().topics.get(name).cloned())
+            .flatten()
     }
 
     fn topic_by_id(&self, id: uuid::Uuid) -> Option<Topic> {
-        self.engine.meta().state().topics.values().find(|t| t.id == id).cloned()
+        self.engine
+            .meta()
+            .state()
+            .topics
+            .values()
+            .find(|t| t.id == id && handler::valid_topic_name(&t.name))
+            .cloned()
     }
 
     /// Creates a topic a client asked about, or finds the one a racing request created.
@@ -88,8 +100,10 @@ pub async fn start(config: Config) -> Result<Started> {
         ip => ip.to_string(),
     });
     let advertised_port = i32::from(config.server.advertised_port.unwrap_or(kafka.port()));
+    let groups = group::Coordinator::start(engine.clone()).await?;
     let broker = Arc::new(Broker {
         engine,
+        groups,
         advertised_host,
         advertised_port,
         metrics: BrokerMetrics::new(&registry)?,

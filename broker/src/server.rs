@@ -25,7 +25,7 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
                     let broker = broker.clone();
                     tokio::spawn(async move {
                         broker.metrics.connections.inc();
-                        if let Err(e) = connection(socket, &broker).await {
+                        if let Err(e) = connection(socket, peer, &broker).await {
                             tracing::debug!(%peer, error = %e, "connection ended");
                         }
                         broker.metrics.connections.dec();
@@ -37,7 +37,7 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
     }
 }
 
-async fn connection(socket: TcpStream, broker: &Arc<Broker>) -> Result<()> {
+async fn connection(socket: TcpStream, peer: std::net::SocketAddr, broker: &Arc<Broker>) -> Result<()> {
     socket.set_nodelay(true)?;
     let (mut rd, wr) = socket.into_split();
     let (tx, rx) = mpsc::channel::<Pending>(broker.server.max_in_flight.max(1));
@@ -49,7 +49,7 @@ async fn connection(socket: TcpStream, broker: &Arc<Broker>) -> Result<()> {
             Err(e) => break Err(e),
         };
         let pending: Pending = match frame::decode(frame) {
-            Ok(Frame::Request(request)) => handler::start(broker, *request).await,
+            Ok(Frame::Request(request)) => handler::start(broker, *request, peer).await,
             Ok(Frame::ApiVersionsTooNew { correlation_id }) => {
                 tokio::spawn(async move { handler::api_versions::too_new(correlation_id).map(Some) })
             }

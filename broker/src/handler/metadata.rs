@@ -47,9 +47,15 @@ pub(crate) async fn handle(broker: &Broker, req: MetadataRequest, version: i16) 
     };
     let auto_create = broker.server.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let topics = match wanted {
-        None => {
-            broker.engine.meta().state().topics.values().map(|t| topic_entry(broker, t, version)).collect()
-        }
+        None => broker
+            .engine
+            .meta()
+            .state()
+            .topics
+            .values()
+            .filter(|t| valid_topic_name(&t.name))
+            .map(|t| topic_entry(broker, t, version))
+            .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for want in list {

@@ -4,13 +4,25 @@
 
 pub(crate) mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Request};
 
 /// The APIs Floe serves and their versions.
-pub(crate) const SERVED: [(ApiKey, VersionRange); 8] = [
+pub(crate) const SERVED: [(ApiKey, VersionRange); 19] = [
     (api_versions::KEY, api_versions::VERSIONS),
     (metadata::KEY, metadata::VERSIONS),
     (create_topics::KEY, create_topics::VERSIONS),
@@ -32,6 +44,17 @@ pub(crate) const SERVED: [(ApiKey, VersionRange); 8] = [
     (fetch::KEY, fetch::VERSIONS),
     (list_offsets::KEY, list_offsets::VERSIONS),
     (init_producer_id::KEY, init_producer_id::VERSIONS),
+    (find_coordinator::KEY, find_coordinator::VERSIONS),
+    (join_group::KEY, join_group::VERSIONS),
+    (sync_group::KEY, sync_group::VERSIONS),
+    (heartbeat::KEY, heartbeat::VERSIONS),
+    (leave_group::KEY, leave_group::VERSIONS),
+    (offset_commit::KEY, offset_commit::VERSIONS),
+    (offset_fetch::KEY, offset_fetch::VERSIONS),
+    (offset_delete::KEY, offset_delete::VERSIONS),
+    (describe_groups::KEY, describe_groups::VERSIONS),
+    (list_groups::KEY, list_groups::VERSIONS),
+    (delete_groups::KEY, delete_groups::VERSIONS),
 ];
 
 /// The versions of `api` Floe serves, if any.
@@ -46,8 +69,12 @@ pub(crate) type Pending = JoinHandle<Result<Option<Bytes>>>;
 /// Starts a request. Produce queues its batches before this returns, so that a
 /// connection's requests reach the log in the order they were sent; everything else
 /// runs wholly in its own task.
-pub(crate) async fn start(broker: &Arc<Broker>, request: Request) -> Pending {
+pub(crate) async fn start(broker: &Arc<Broker>, request: Request, peer: SocketAddr) -> Pending {
     let Request { api, version, header, body } = request;
+    let client = Client {
+        id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        host: format!("/{}", peer.ip()),
+    };
     broker.metrics.requests.with_label_values(&[&format!("{api:?}")]).inc();
     let correlation_id = header.correlation_id;
     if let RequestKind::Produce(r) = body {
@@ -63,13 +90,37 @@ pub(crate) async fn start(broker: &Arc<Broker>, request: Request) -> Pending {
     }
     let broker = broker.clone();
     tokio::spawn(async move {
-        let response = respond(&broker, version, body).await?;
+        let response = respond(&broker, version, body, client).await?;
         frame::encode(api, version, correlation_id, &response).map(Some)
     })
 }
 
-async fn respond(broker: &Broker, version: i16, body: RequestKind) -> Result<ResponseKind> {
+/// Who sent a request, for group membership.
+#[derive(Debug)]
+struct Client {
+    id: String,
+    host: String,
+}
+
+async fn respond(broker: &Broker, version: i16, body: RequestKind, client: Client) -> Result<ResponseKind> {
     Ok(match body {
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, r, version))
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(join_group::handle(broker, r, version, client.id, client.host).await)
+        }
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, r, version).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, r, version)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, r).await),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, r, version)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, r).await),
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(describe_groups::handle(broker, r, version))
+        }
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, r, version)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, r).await),
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, version).await),
         RequestKind::CreateTopics(r) => {
@@ -169,8 +220,8 @@ mod every_version {
                     MetadataRequestTopic::default().with_name(Some(t("bad name!"))),
                 ]))),
             ],
-            ApiKey::CreateTopics => vec![RequestKind::CreateTopics(
-                CreateTopicsRequest::default().with_topics(vec![
+            ApiKey::CreateTopics => {
+                vec![RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
                     CreatableTopic::default()
                         .with_name(t(&format!("c{version}")))
                         .with_num_partitions(2)
@@ -179,8 +230,8 @@ mod every_version {
                         .with_name(t("t"))
                         .with_num_partitions(1)
                         .with_replication_factor(1),
-                ]),
-            )],
+                ]))]
+            }
             ApiKey::DeleteTopics if version >= 6 => vec![RequestKind::DeleteTopics(
                 DeleteTopicsRequest::default()
                     .with_topics(vec![DeleteTopicState::default().with_name(Some(t("missing")))]),
@@ -231,6 +282,93 @@ mod every_version {
             ApiKey::InitProducerId => vec![RequestKind::InitProducerId(
                 InitProducerIdRequest::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1),
             )],
+            ApiKey::FindCoordinator => vec![RequestKind::FindCoordinator(
+                FindCoordinatorRequest::default()
+                    .with_key(StrBytes::from_static_str("g"))
+                    .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+            )],
+            ApiKey::JoinGroup => vec![RequestKind::JoinGroup(
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_string(format!("g{version}"))))
+                    .with_member_id(StrBytes::from_string(format!("m{version}")))
+                    .with_session_timeout_ms(10_000)
+                    .with_rebalance_timeout_ms(10)
+                    .with_protocol_type(StrBytes::from_static_str("consumer"))
+                    .with_protocols(vec![
+                        join_group_request::JoinGroupRequestProtocol::default()
+                            .with_name(StrBytes::from_static_str("range"))
+                            .with_metadata(Bytes::from_static(b"meta")),
+                    ]),
+            )],
+            ApiKey::SyncGroup => vec![RequestKind::SyncGroup(
+                SyncGroupRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g0")))
+                    .with_generation_id(1)
+                    .with_member_id(StrBytes::from_static_str("m0")),
+            )],
+            ApiKey::Heartbeat => vec![RequestKind::Heartbeat(
+                HeartbeatRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g0")))
+                    .with_generation_id(7)
+                    .with_member_id(StrBytes::from_static_str("m0")),
+            )],
+            ApiKey::LeaveGroup => vec![RequestKind::LeaveGroup(
+                LeaveGroupRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("nobody")))
+                    .with_member_id(StrBytes::from_static_str("x"))
+                    .with_members(if version >= 3 {
+                        vec![
+                            leave_group_request::MemberIdentity::default()
+                                .with_member_id(StrBytes::from_static_str("x")),
+                        ]
+                    } else {
+                        vec![]
+                    }),
+            )],
+            ApiKey::OffsetCommit => vec![RequestKind::OffsetCommit(
+                OffsetCommitRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                    .with_generation_id_or_member_epoch(-1)
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(t("t"))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_committed_offset(1),
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(5),
+                            ]),
+                    ]),
+            )],
+            ApiKey::OffsetFetch if version >= 8 => {
+                vec![RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
+                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("simple"))),
+                ]))]
+            }
+            ApiKey::OffsetFetch => vec![RequestKind::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(t("t"))
+                            .with_partition_indexes(vec![0, 3]),
+                    ])),
+            )],
+            ApiKey::OffsetDelete => vec![RequestKind::OffsetDelete(
+                OffsetDeleteRequest::default().with_group_id(GroupId(StrBytes::from_static_str("simple"))),
+            )],
+            ApiKey::DescribeGroups => {
+                vec![RequestKind::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![
+                    GroupId(StrBytes::from_static_str("g0")),
+                    GroupId(StrBytes::from_static_str("missing")),
+                ]))]
+            }
+            ApiKey::ListGroups => vec![RequestKind::ListGroups(ListGroupsRequest::default())],
+            ApiKey::DeleteGroups => vec![RequestKind::DeleteGroups(
+                DeleteGroupsRequest::default()
+                    .with_groups_names(vec![GroupId(StrBytes::from_static_str("missing"))]),
+            )],
             other => panic!("no sample request for {other:?}"),
         }
     }
@@ -243,7 +381,9 @@ mod every_version {
             for version in range.min..=range.max {
                 for body in requests(api, version, topic.id) {
                     let header = RequestHeader::default().with_correlation_id(i32::from(version));
-                    let pending = start(&broker, Request { api, version, header, body }).await;
+                    let pending =
+                        start(&broker, Request { api, version, header, body }, ([127, 0, 0, 1], 1).into())
+                            .await;
                     let answer = pending.await.unwrap();
                     let bytes = answer.unwrap_or_else(|e| panic!("{api:?} v{version}: {e}")).unwrap();
                     assert!(bytes.len() > 8, "{api:?} v{version}");

@@ -123,7 +123,7 @@ def run(store, args):
         broker.cleanup()
     gib = produced / (1 << 30)
     per_gib = {k: (after[k] - before[k]) / gib for k in after}
-    cold_gets = (after_cold["get_range"] - before_cold["get_range"]) / gib
+    cold_gets = sum(after_cold[k] - before_cold[k] for k in ("get", "get_range")) / gib
     return {
         "store": store.kind,
         "produce_mbs": produced / p_secs / 1e6,

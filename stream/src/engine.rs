@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cache::{BlockCache, LogCache};
 use crate::error::{Error, ErrorKind, Result};
-use crate::meta::{Change, MetaStore, ProducerUpdate, Topic};
-use crate::object::{Batch, ObjectBuilder, decode_block};
+use crate::meta::{BlockRef, Change, MetaStore, ProducerUpdate, Topic};
+use crate::object::{Batch, ObjectBuilder, decode_block, decode_object};
 use crate::paths;
 use crate::producer::{ProducerStamp, ProducerState, Verdict};
 
@@ -32,6 +32,8 @@ pub struct EngineSettings {
     pub log_cache_bytes: usize,
     /// Memory for recently read blocks.
     pub block_cache_bytes: usize,
+    /// Objects up to this size are read whole on a cache miss (readahead).
+    pub readahead_object_bytes: u64,
     /// Metadata snapshot every this many log entries.
     pub meta_snapshot_every: u64,
 }
@@ -43,6 +45,7 @@ impl Default for EngineSettings {
             wal_window_bytes: 8 << 20,
             log_cache_bytes: 256 << 20,
             block_cache_bytes: 128 << 20,
+            readahead_object_bytes: 16 << 20,
             meta_snapshot_every: 256,
         }
     }
@@ -309,9 +312,7 @@ impl Engine {
             }
             None => {
                 self.count("block", "miss");
-                let b = self.inner.store.get_range(&block.object, e.position..e.position + e.length).await?;
-                lock(&self.inner.block_cache).insert(&block.object, e.position, b.clone());
-                b
+                self.fetch_block(&block).await?
             }
         };
         let mut base = e.base_offset;
@@ -330,6 +331,34 @@ impl Engine {
             )));
         }
         Ok(out)
+    }
+
+    /// Fetches a block from the store into the block cache. An object no larger than
+    /// `readahead_object_bytes` is read whole, and all its blocks cached: a reader
+    /// catching up on several streams written together then pays one GET per object,
+    /// not one per stream.
+    async fn fetch_block(&self, block: &BlockRef) -> Result<Bytes> {
+        let e = block.entry;
+        let whole = block.object_size > 0 && block.object_size <= self.inner.settings.readahead_object_bytes;
+        if !whole {
+            let b = self.inner.store.get_range(&block.object, e.position..e.position + e.length).await?;
+            lock(&self.inner.block_cache).insert(&block.object, e.position, b.clone());
+            return Ok(b);
+        }
+        let object = self.inner.store.get(&block.object).await?;
+        let index = decode_object(&object)?;
+        let mut cache = lock(&self.inner.block_cache);
+        let mut wanted = None;
+        for entry in index {
+            let bytes = object.slice(entry.position as usize..(entry.position + entry.length) as usize);
+            if entry.position == e.position {
+                wanted = Some(bytes.clone());
+            }
+            cache.insert(&block.object, entry.position, bytes);
+        }
+        wanted.ok_or_else(|| {
+            Error::Corrupt(format!("{} has no block at {} as the metadata says", block.object, e.position))
+        })
     }
 
     /// The offset of the first batch whose largest timestamp is at least `timestamp`,
@@ -454,9 +483,13 @@ async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
         return;
     }
     let (object, blocks) = builder.finish();
+    let object_size = object.len() as u64;
     let result = async {
         inner.store.put(key, object).await?;
-        inner.meta.commit(Change::CommitObject { object: key.to_string(), blocks, producers }).await
+        inner
+            .meta
+            .commit(Change::CommitObject { object: key.to_string(), object_size, blocks, producers })
+            .await
     }
     .await;
     if let Err(e) = result {

@@ -64,18 +64,19 @@ async fn scenario(store: Store) {
     // a new engine on the same bucket, with nothing else, sees everything
     drop(e);
     let e2 = engine(&store, "w2").await;
-    let gets_before = store.metrics.requests(Op::GetRange);
+    let reads = |s: &Store| s.metrics.requests(Op::GetRange) + s.metrics.requests(Op::Get);
+    let gets_before = reads(&store);
     let all = e2.read(s0, 0, 1 << 30).await.unwrap();
     let got: Vec<(u64, String)> =
         all.iter().map(|r| (r.base_offset, String::from_utf8(r.batch.payload.to_vec()).unwrap())).collect();
     assert_eq!(got, expected);
-    assert!(store.metrics.requests(Op::GetRange) > gets_before, "cold reads come from the store");
+    assert!(reads(&store) > gets_before, "cold reads come from the store");
     let base = e2.append(s0, vec![batch(99, 1)]).await.unwrap();
     assert_eq!(base, 60, "offsets continue, never reused");
     // a tailing read is served from the log cache: no GET
-    let gets = store.metrics.requests(Op::GetRange);
+    let gets = reads(&store);
     assert_eq!(e2.read(s0, 60, 1 << 20).await.unwrap().len(), 1);
-    assert_eq!(store.metrics.requests(Op::GetRange), gets);
+    assert_eq!(reads(&store), gets);
 }
 
 #[tokio::test]
@@ -161,4 +162,27 @@ async fn idempotent_appends_dedupe_across_restarts() {
     assert_eq!(append(e2.clone(), 4, 3).await.unwrap(), 4);
     assert_eq!(append(e2.clone(), 6, 4).await.unwrap(), 6);
     assert!(e2.allocate_producer_id().await.unwrap() > id);
+}
+
+#[tokio::test]
+async fn catch_up_reads_fetch_each_object_once() {
+    let st = store(Scheme::Memory, "/");
+    let e = engine(&st, "w").await;
+    let t = e.create_topic("t", 2, BTreeMap::new()).await.unwrap();
+    let (s0, s1) = (t.streams[0], t.streams[1]);
+    for i in 0..8u64 {
+        // both streams in the same window, so in the same object
+        let (a, b) = tokio::join!(e.append(s0, vec![batch(i, 1)]), e.append(s1, vec![batch(i, 1)]));
+        a.unwrap();
+        b.unwrap();
+    }
+    let objects = st.metrics.requests(Op::Put) as usize;
+    let cold = engine(&st, "w2").await;
+    let reads = || st.metrics.requests(Op::GetRange) + st.metrics.requests(Op::Get);
+    let before = reads();
+    assert_eq!(cold.read(s0, 0, 1 << 30).await.unwrap().len(), 8);
+    let for_s0 = reads() - before;
+    assert!(for_s0 as usize <= objects, "{for_s0} GETs for {objects} objects");
+    assert_eq!(cold.read(s1, 0, 1 << 30).await.unwrap().len(), 8);
+    assert_eq!(reads() - before, for_s0, "stream 1 came with stream 0's objects: no more GETs");
 }

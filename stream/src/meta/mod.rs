@@ -35,6 +35,9 @@ pub struct Topic {
 pub struct BlockRef {
     /// Key of the object.
     pub object: String,
+    /// Size of the whole object (0 if unknown).
+    #[serde(default)]
+    pub object_size: u64,
     /// Where in the object, and which offsets.
     pub entry: BlockEntry,
 }
@@ -116,6 +119,9 @@ pub enum Change {
     CommitObject {
         /// Object key.
         object: String,
+        /// Its size in bytes.
+        #[serde(default)]
+        object_size: u64,
         /// Its blocks; each must start where its stream ends.
         blocks: Vec<BlockEntry>,
         /// Idempotent producers' appends in it.
@@ -181,11 +187,15 @@ impl State {
                     }
                 }
             }
-            Change::CommitObject { object, blocks, producers } => {
+            Change::CommitObject { object, object_size, blocks, producers } => {
                 for b in blocks {
                     if let Some(stream) = self.streams.get_mut(&b.stream) {
                         stream.end_offset = b.end_offset();
-                        stream.blocks.push(BlockRef { object: object.clone(), entry: *b });
+                        stream.blocks.push(BlockRef {
+                            object: object.clone(),
+                            object_size: *object_size,
+                            entry: *b,
+                        });
                     }
                 }
                 for p in producers {
@@ -236,7 +246,7 @@ mod tests {
             let mut model = Vec::new();
             for (i, n) in sizes.iter().enumerate() {
                 let base = s.end_offset;
-                s.blocks.push(BlockRef { object: format!("o{i}"), entry: block(0, base, *n) });
+                s.blocks.push(BlockRef { object: format!("o{i}"), object_size: 0, entry: block(0, base, *n) });
                 s.end_offset += n;
                 model.extend(std::iter::repeat_n(i, *n as usize));
             }
@@ -256,15 +266,23 @@ mod tests {
         st.check(&create).unwrap();
         st.apply(&create);
         assert!(matches!(st.check(&create), Err(Error::TopicExists(_))));
-        let ok =
-            Change::CommitObject { object: "o".into(), blocks: vec![block(1, 0, 5)], producers: Vec::new() };
+        let ok = Change::CommitObject {
+            object: "o".into(),
+            object_size: 0,
+            blocks: vec![block(1, 0, 5)],
+            producers: Vec::new(),
+        };
         st.check(&ok).unwrap();
         st.apply(&ok);
         assert_eq!(st.streams[&1].end_offset, 5);
         // the same offsets again would reuse offsets 0..5
         assert!(matches!(st.check(&ok), Err(Error::Invalid(_))));
-        let unknown =
-            Change::CommitObject { object: "o".into(), blocks: vec![block(9, 0, 1)], producers: Vec::new() };
+        let unknown = Change::CommitObject {
+            object: "o".into(),
+            object_size: 0,
+            blocks: vec![block(9, 0, 1)],
+            producers: Vec::new(),
+        };
         assert!(matches!(st.check(&unknown), Err(Error::UnknownStream(9))));
     }
 }

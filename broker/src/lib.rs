@@ -10,6 +10,7 @@ mod group;
 mod handler;
 pub mod metrics;
 pub mod server;
+mod topic_config;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -219,6 +219,23 @@ impl Engine {
         Ok(Submitted(answer))
     }
 
+    /// Replaces a topic's settings.
+    pub async fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>) -> Result<()> {
+        self.inner.meta.commit(Change::SetTopicConfigs { name: name.to_string(), configs }).await
+    }
+
+    /// Grows a topic to `partitions` partitions.
+    pub async fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
+        self.inner.meta.commit(Change::AddPartitions { name: name.to_string(), partitions }).await
+    }
+
+    /// Makes every offset below `offset` unreadable; returns the stream's new first
+    /// offset. Offsets never move backwards.
+    pub async fn trim(&self, stream: u64, offset: u64) -> Result<u64> {
+        self.inner.meta.commit(Change::TrimStream { stream, start_offset: offset }).await?;
+        Ok(self.bounds(stream)?.0)
+    }
+
     /// Hands out a producer id never handed out before, in this process or any other
     /// sharing the metadata.
     pub async fn allocate_producer_id(&self) -> Result<u64> {

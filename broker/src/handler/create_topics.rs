@@ -10,6 +10,7 @@ use kafka_protocol::protocol::VersionRange;
 use super::{message, valid_topic_name};
 use crate::Broker;
 use crate::error::kafka_error;
+use crate::topic_config;
 
 pub(crate) const KEY: ApiKey = ApiKey::CreateTopics;
 pub(crate) const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
@@ -32,6 +33,8 @@ pub(crate) async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i
         let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
         let outcome = if !valid_topic_name(&name) {
             Err((ResponseError::InvalidTopicException, format!("invalid topic name {name:?}")))
+        } else if let Err(why) = topic_config::check_all(&configs) {
+            Err((ResponseError::InvalidConfig, why))
         } else if topic.replication_factor == 0 || topic.replication_factor < -1 {
             Err((ResponseError::InvalidReplicationFactor, "replication factor must be positive or -1".into()))
         } else {

@@ -2,10 +2,15 @@
 //! Floe answers; ApiVersions advertises exactly it and anything else closes the
 //! connection, as Kafka does.
 
+mod alter_configs;
 pub(crate) mod api_versions;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
 mod fetch;
 mod find_coordinator;
@@ -35,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Request};
 
 /// The APIs Floe serves and their versions.
-pub(crate) const SERVED: [(ApiKey, VersionRange); 19] = [
+pub(crate) const SERVED: [(ApiKey, VersionRange); 25] = [
     (api_versions::KEY, api_versions::VERSIONS),
     (metadata::KEY, metadata::VERSIONS),
     (create_topics::KEY, create_topics::VERSIONS),
@@ -55,7 +60,17 @@ pub(crate) const SERVED: [(ApiKey, VersionRange); 19] = [
     (describe_groups::KEY, describe_groups::VERSIONS),
     (list_groups::KEY, list_groups::VERSIONS),
     (delete_groups::KEY, delete_groups::VERSIONS),
+    (describe_configs::KEY, describe_configs::VERSIONS),
+    (alter_configs::KEY, alter_configs::VERSIONS),
+    (alter_configs::INCREMENTAL_KEY, alter_configs::INCREMENTAL_VERSIONS),
+    (create_partitions::KEY, create_partitions::VERSIONS),
+    (delete_records::KEY, delete_records::VERSIONS),
+    (describe_cluster::KEY, describe_cluster::VERSIONS),
 ];
+
+/// DescribeConfigs and AlterConfigs resource types.
+pub(crate) const TOPIC_RESOURCE: i8 = 2;
+pub(crate) const BROKER_RESOURCE: i8 = 4;
 
 /// The versions of `api` Floe serves, if any.
 pub(crate) fn supported(api: ApiKey) -> Option<VersionRange> {
@@ -121,6 +136,18 @@ async fn respond(broker: &Broker, version: i16, body: RequestKind, client: Clien
         }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, r, version)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, r).await),
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, version))
+        }
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(broker, r).await),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(alter_configs::handle_incremental(broker, r).await)
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, r).await)
+        }
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r).await),
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, r)),
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, version).await),
         RequestKind::CreateTopics(r) => {
@@ -369,6 +396,56 @@ mod every_version {
                 DeleteGroupsRequest::default()
                     .with_groups_names(vec![GroupId(StrBytes::from_static_str("missing"))]),
             )],
+            ApiKey::DescribeConfigs => {
+                vec![RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
+                    describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(TOPIC_RESOURCE)
+                        .with_resource_name(StrBytes::from_static_str("t")),
+                    describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(TOPIC_RESOURCE)
+                        .with_resource_name(StrBytes::from_static_str("missing")),
+                ]))]
+            }
+            ApiKey::AlterConfigs => {
+                vec![RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(TOPIC_RESOURCE)
+                    .with_resource_name(StrBytes::from_static_str("t"))
+                    .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("retention.ms"))
+                        .with_value(Some(StrBytes::from_static_str("-7")))]),
+            ]))]
+            }
+            ApiKey::IncrementalAlterConfigs => vec![RequestKind::IncrementalAlterConfigs(
+                IncrementalAlterConfigsRequest::default().with_resources(vec![
+                    incremental_alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(TOPIC_RESOURCE)
+                        .with_resource_name(StrBytes::from_static_str("t"))
+                        .with_configs(vec![
+                            incremental_alter_configs_request::AlterableConfig::default()
+                                .with_name(StrBytes::from_static_str("retention.ms"))
+                                .with_value(Some(StrBytes::from_static_str("1000"))),
+                        ]),
+                ]),
+            )],
+            ApiKey::CreatePartitions => vec![RequestKind::CreatePartitions(
+                CreatePartitionsRequest::default().with_validate_only(true).with_topics(vec![
+                    create_partitions_request::CreatePartitionsTopic::default()
+                        .with_name(t("t"))
+                        .with_count(3),
+                ]),
+            )],
+            ApiKey::DeleteRecords => {
+                vec![RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+                    delete_records_request::DeleteRecordsTopic::default().with_name(t("t")).with_partitions(
+                        vec![
+                            delete_records_request::DeleteRecordsPartition::default().with_offset(0),
+                            delete_records_request::DeleteRecordsPartition::default().with_partition_index(4),
+                        ],
+                    ),
+                ]))]
+            }
+            ApiKey::DescribeCluster => vec![RequestKind::DescribeCluster(DescribeClusterRequest::default())],
             other => panic!("no sample request for {other:?}"),
         }
     }

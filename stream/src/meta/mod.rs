@@ -130,6 +130,27 @@ pub enum Change {
     },
     /// Hands out one producer id.
     AllocateProducerId,
+    /// Replaces a topic's settings.
+    SetTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// The new settings, whole.
+        configs: BTreeMap<String, String>,
+    },
+    /// Grows a topic to `partitions` partitions with new streams.
+    AddPartitions {
+        /// Topic name.
+        name: String,
+        /// The new partition count.
+        partitions: u32,
+    },
+    /// Makes offsets below `start_offset` unreadable (DeleteRecords, retention).
+    TrimStream {
+        /// Stream.
+        stream: u64,
+        /// The new first readable offset.
+        start_offset: u64,
+    },
 }
 
 impl State {
@@ -150,6 +171,30 @@ impl State {
                 }
             }
             Change::AllocateProducerId => {}
+            Change::SetTopicConfigs { name, .. } => {
+                if !self.topics.contains_key(name) {
+                    return Err(Error::UnknownTopic(name.clone()));
+                }
+            }
+            Change::AddPartitions { name, partitions } => {
+                let topic = self.topics.get(name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
+                if (*partitions as usize) <= topic.streams.len() {
+                    return Err(Error::Invalid(format!(
+                        "topic {name} has {} partitions; it can only grow",
+                        topic.streams.len()
+                    )));
+                }
+            }
+            Change::TrimStream { stream, start_offset } => {
+                let s = self.streams.get(stream).ok_or(Error::UnknownStream(*stream))?;
+                if *start_offset > s.end_offset {
+                    return Err(Error::OffsetOutOfRange {
+                        offset: *start_offset,
+                        start: s.start_offset,
+                        end: s.end_offset,
+                    });
+                }
+            }
             Change::CommitObject { blocks, .. } => {
                 for b in blocks {
                     let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
@@ -210,6 +255,26 @@ impl State {
                 }
             }
             Change::AllocateProducerId => self.next_producer_id += 1,
+            Change::SetTopicConfigs { name, configs } => {
+                if let Some(topic) = self.topics.get_mut(name) {
+                    topic.configs = configs.clone();
+                }
+            }
+            Change::AddPartitions { name, partitions } => {
+                if let Some(topic) = self.topics.get_mut(name) {
+                    while topic.streams.len() < *partitions as usize {
+                        let id = self.next_stream_id;
+                        self.next_stream_id += 1;
+                        self.streams.insert(id, StreamMeta::default());
+                        topic.streams.push(id);
+                    }
+                }
+            }
+            Change::TrimStream { stream, start_offset } => {
+                if let Some(s) = self.streams.get_mut(stream) {
+                    s.start_offset = s.start_offset.max(*start_offset);
+                }
+            }
         }
     }
 }

@@ -186,3 +186,29 @@ async fn catch_up_reads_fetch_each_object_once() {
     assert_eq!(cold.read(s1, 0, 1 << 30).await.unwrap().len(), 8);
     assert_eq!(reads() - before, for_s0, "stream 1 came with stream 0's objects: no more GETs");
 }
+
+#[tokio::test]
+async fn a_torn_metadata_tail_is_cut_but_earlier_damage_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let st = store(Scheme::Fs, root);
+    let e = engine(&st, "w").await;
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
+    assert_eq!(e.append(s, vec![batch(0, 1)]).await.unwrap(), 0);
+    drop(e);
+    let log = dir.path().join("meta/log");
+    let mut entries: Vec<_> = std::fs::read_dir(&log).unwrap().map(|d| d.unwrap().path()).collect();
+    entries.sort();
+    // a crash in the middle of writing the next entry leaves it empty
+    let torn = log.join(format!("{:020}.json", entries.len() + 1));
+    std::fs::write(&torn, b"").unwrap();
+    let e2 = engine(&st, "w2").await;
+    assert!(!torn.exists(), "the torn tail was cut");
+    assert_eq!(e2.bounds(s).unwrap(), (0, 1));
+    assert_eq!(e2.append(s, vec![batch(1, 1)]).await.unwrap(), 1, "and the log goes on");
+    drop(e2);
+    // damage before the tail is not a crash artefact: refuse to start
+    std::fs::write(&entries[0], b"{garbage").unwrap();
+    let err = EmbeddedMeta::open(st.store.clone(), "w3".into(), 4).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corruption, "{err}");
+}

@@ -72,14 +72,26 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T>
 impl EmbeddedMeta {
     /// Loads the latest snapshot and replays the log after it. `writer` names this
     /// process in the entries it writes.
+    ///
+    /// A writer that dies in the middle of a write can leave a torn object on stores
+    /// whose writes are not atomic (a local directory). Such a write never completed,
+    /// so nothing acknowledged depends on it: a torn newest snapshot is skipped for the
+    /// one before, and a torn last log entry is cut. Anything torn earlier in the log
+    /// is corruption and stops the start.
     pub async fn open(store: Arc<dyn ObjectStore>, writer: String, snapshot_every: u64) -> Result<Self> {
-        let snapshots = store.list(paths::META_SNAPSHOTS).await?;
-        let (mut state, snapshot_seq) = match snapshots.iter().filter_map(|m| paths::seq_of(&m.key)).max() {
-            Some(seq) => {
-                let snap: Snapshot = decode("snapshot", &store.get(&paths::meta_snapshot(seq)).await?)?;
-                (snap.state, snap.seq)
+        let mut snapshot_seqs: Vec<u64> =
+            store.list(paths::META_SNAPSHOTS).await?.iter().filter_map(|m| paths::seq_of(&m.key)).collect();
+        snapshot_seqs.sort_unstable();
+        let (mut state, snapshot_seq) = loop {
+            let Some(seq) = snapshot_seqs.pop() else { break (State::default(), 0) };
+            let key = paths::meta_snapshot(seq);
+            match decode::<Snapshot>("snapshot", &store.get(&key).await?) {
+                Ok(snap) => break (snap.state, snap.seq),
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "torn metadata snapshot (a write cut short); using the one before");
+                    store.delete(&key).await?;
+                }
             }
-            None => (State::default(), 0),
         };
         let mut seqs: Vec<u64> = store
             .list(paths::META_LOG)
@@ -97,9 +109,18 @@ impl EmbeddedMeta {
             next_seq += 1;
         }
         let bodies = get_all(&store, seqs.iter().map(|s| paths::meta_log(*s)).collect()).await?;
-        for body in &bodies {
-            let entry: LogEntry = decode("log entry", body)?;
-            state.apply(&entry.change);
+        let last = bodies.len().saturating_sub(1);
+        for (i, body) in bodies.iter().enumerate() {
+            match decode::<LogEntry>("log entry", body) {
+                Ok(entry) => state.apply(&entry.change),
+                Err(e) if i == last => {
+                    let key = paths::meta_log(seqs[i]);
+                    tracing::warn!(key, error = %e, "torn last metadata log entry (a write cut short); cutting it");
+                    store.delete(&key).await?;
+                    next_seq -= 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
         tracing::info!(snapshot_seq, replayed = bodies.len(), topics = state.topics.len(), "metadata loaded");
         Ok(EmbeddedMeta {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Floe's whole test suite, from a fresh Debian machine with the Rust toolchain:
-# installs what the tests need (kcat and librdkafka, Python clients, moto_server),
+# installs what the tests need (kcat and librdkafka, Python clients, kafkajs, moto_server),
 # checks formatting and lints, runs the Rust tests, builds the real `floe` binary and
 # runs the end-to-end tests against it with real clients, over a local directory and
 # over S3 (moto_server on loopback). `.ci/run` calls exactly this.
@@ -13,6 +13,7 @@ step "system packages"
 need=()
 command -v kcat >/dev/null || need+=(kcat)
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
+command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -22,6 +23,9 @@ fi
 step "python packages"
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt 2>&1 | grep -v "Running pip as the 'root' user" || true
 command -v moto_server >/dev/null || { echo "moto_server missing after pip install" >&2; exit 1; }
+
+step "node packages (kafkajs)"
+npm ci --prefix tests/e2e/js --no-audit --no-fund --loglevel=error
 
 step "format and lints"
 cargo fmt --all -- --check

@@ -10,7 +10,7 @@ mod store;
 
 use std::sync::Arc;
 
-pub use config::{RetrySettings, Scheme, StoreSettings, is_secret_option};
+pub use config::{RetrySettings, Scheme, StoreSettings, is_secret_option, millis};
 pub use error::{Error, Result};
 pub use faults::{FaultSettings, Faults};
 pub use layers::{BoxFuture, Layer, Layered, Op, Payload, RetryLayer, StoreMetrics, TimeoutLayer};

@@ -61,6 +61,9 @@ pub struct ServerSettings {
     pub auto_create_topics: bool,
     /// Partitions of topics created without a count.
     pub default_partitions: u32,
+    /// How often topics' retention settings are applied.
+    #[serde(with = "floe_backends::millis")]
+    pub retention_check_interval: std::time::Duration,
     /// Log filter, in `tracing-subscriber`'s `EnvFilter` syntax.
     pub log: String,
 }
@@ -79,6 +82,7 @@ impl Default for ServerSettings {
             max_in_flight: 64,
             auto_create_topics: true,
             default_partitions: 1,
+            retention_check_interval: std::time::Duration::from_secs(60),
             log: "info".into(),
         }
     }

@@ -9,6 +9,7 @@ mod frame;
 mod group;
 mod handler;
 pub mod metrics;
+mod retention;
 pub mod server;
 mod topic_config;
 
@@ -110,6 +111,7 @@ pub async fn start(config: Config) -> Result<Started> {
         metrics: BrokerMetrics::new(&registry)?,
         server: config.server,
     });
+    tokio::spawn(retention::run(Arc::downgrade(&broker), broker.server.retention_check_interval));
     Ok(Started { kafka, metrics, broker, listener })
 }
 

@@ -94,6 +94,11 @@ pub(crate) fn check_all(configs: &BTreeMap<String, String>) -> Result<(), String
     configs.iter().try_for_each(|(k, v)| check(k, v))
 }
 
+/// A setting's value on a topic: set, or Floe's default ("" if unknown).
+pub(crate) fn value(configs: &BTreeMap<String, String>, name: &str) -> String {
+    configs.get(name).cloned().or_else(|| setting(name).map(|(_, d, _)| (*d).to_string())).unwrap_or_default()
+}
+
 /// A setting as DescribeConfigs reports it.
 #[derive(Debug)]
 pub(crate) struct Described {

@@ -24,7 +24,7 @@ use crate::producer::{ProducerStamp, ProducerState, Verdict};
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSettings {
     /// How long the object WAL collects appends before writing them as one object.
-    #[serde(with = "millis")]
+    #[serde(with = "floe_backends::millis")]
     pub wal_window: Duration,
     /// A window closes early once it holds this many bytes.
     pub wal_window_bytes: usize,
@@ -34,6 +34,9 @@ pub struct EngineSettings {
     pub block_cache_bytes: usize,
     /// Objects up to this size are read whole on a cache miss (readahead).
     pub readahead_object_bytes: u64,
+    /// How long an object no stream reads any more is kept before it is deleted.
+    #[serde(with = "floe_backends::millis")]
+    pub delete_grace: Duration,
     /// Metadata snapshot every this many log entries.
     pub meta_snapshot_every: u64,
 }
@@ -46,22 +49,9 @@ impl Default for EngineSettings {
             log_cache_bytes: 256 << 20,
             block_cache_bytes: 128 << 20,
             readahead_object_bytes: 16 << 20,
+            delete_grace: Duration::from_secs(60),
             meta_snapshot_every: 256,
         }
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 
@@ -186,13 +176,46 @@ impl Engine {
 
     /// Deletes a topic and its streams.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        let streams = self.inner.meta.state().topics.get(name).map(|t| t.streams.clone()).unwrap_or_default();
+        let (streams, objects) = {
+            let state = self.inner.meta.state();
+            let streams = state.topics.get(name).map(|t| t.streams.clone()).unwrap_or_default();
+            let objects = objects_of(&state, &streams, u64::MAX);
+            (streams, objects)
+        };
         self.inner.meta.commit(Change::DeleteTopic { name: name.to_string() }).await?;
-        let mut cache = lock(&self.inner.log_cache);
-        for s in streams {
-            cache.forget(s);
+        {
+            let mut cache = lock(&self.inner.log_cache);
+            for s in streams {
+                cache.forget(s);
+            }
         }
+        self.release(objects);
         Ok(())
+    }
+
+    /// Deletes, after the grace period, those of `candidates` no stream reads any more.
+    /// Readers that looked an object up just before it lost its last reference still
+    /// find it during the grace period. A crash before the deletion leaves an orphan
+    /// object: wasted bytes, never a lost record.
+    fn release(&self, candidates: Vec<String>) {
+        let doomed: Vec<String> = {
+            let state = self.inner.meta.state();
+            let live = state.referenced_objects();
+            candidates.into_iter().filter(|o| !live.contains(o.as_str())).collect()
+        };
+        if doomed.is_empty() {
+            return;
+        }
+        let store = self.inner.store.clone();
+        let grace = self.inner.settings.delete_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for key in doomed {
+                if let Err(e) = store.delete(&key).await {
+                    tracing::warn!(key, error = %e, "could not delete an unreferenced object; it stays as an orphan");
+                }
+            }
+        });
     }
 
     /// Appends batches to a stream; resolves, once they are durable and committed, to
@@ -232,8 +255,45 @@ impl Engine {
     /// Makes every offset below `offset` unreadable; returns the stream's new first
     /// offset. Offsets never move backwards.
     pub async fn trim(&self, stream: u64, offset: u64) -> Result<u64> {
+        let before = objects_of(&self.inner.meta.state(), &[stream], offset);
         self.inner.meta.commit(Change::TrimStream { stream, start_offset: offset }).await?;
+        self.release(before);
         Ok(self.bounds(stream)?.0)
+    }
+
+    /// Applies a retention policy to a stream: whole blocks go once all their records
+    /// are older than `max_age_ms` (by their largest timestamp, as Kafka judges
+    /// segments) or once the stream without them still holds more than `max_bytes`.
+    /// Returns the stream's first offset afterwards.
+    pub async fn enforce_retention(
+        &self,
+        stream: u64,
+        max_age_ms: Option<i64>,
+        max_bytes: Option<u64>,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let target = {
+            let state = self.inner.meta.state();
+            let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+            let mut total: u64 = s.blocks.iter().map(|b| b.entry.length).sum();
+            let mut start = s.start_offset;
+            for b in &s.blocks {
+                let too_old =
+                    max_age_ms.is_some_and(|age| b.entry.max_timestamp < now_ms.saturating_sub(age));
+                let too_big = max_bytes.is_some_and(|limit| total - b.entry.length >= limit);
+                if !(too_old || too_big) {
+                    break;
+                }
+                total -= b.entry.length;
+                start = b.entry.end_offset();
+            }
+            start
+        };
+        let start = self.bounds(stream)?.0;
+        if target <= start {
+            return Ok(start);
+        }
+        self.trim(stream, target).await
     }
 
     /// Hands out a producer id never handed out before, in this process or any other
@@ -400,6 +460,18 @@ impl Engine {
             .find(|(base, b)| base + u64::from(b.records) > from && b.max_timestamp >= timestamp)
             .map(|(base, _)| (*base).max(from)))
     }
+}
+
+/// Objects holding blocks of `streams` that end at or below `below`.
+fn objects_of(state: &crate::meta::State, streams: &[u64], below: u64) -> Vec<String> {
+    let mut out: Vec<String> = streams
+        .iter()
+        .filter_map(|s| state.streams.get(s))
+        .flat_map(|s| s.blocks.iter().filter(|b| b.entry.end_offset() <= below).map(|b| b.object.clone()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The object WAL: collects appends for a window, writes them as one object, commits

@@ -21,7 +21,11 @@ fn store(scheme: Scheme, root: &str) -> Store {
 
 async fn engine(store: &Store, writer: &str) -> Engine {
     let meta = EmbeddedMeta::open(store.store.clone(), writer.into(), 4).await.unwrap();
-    let settings = EngineSettings { wal_window: Duration::from_millis(2), ..EngineSettings::default() };
+    let settings = EngineSettings {
+        wal_window: Duration::from_millis(2),
+        delete_grace: Duration::ZERO,
+        ..EngineSettings::default()
+    };
     Engine::start(store.store.clone(), Arc::new(meta), settings, writer.into(), &prometheus::Registry::new())
         .unwrap()
 }
@@ -211,4 +215,43 @@ async fn a_torn_metadata_tail_is_cut_but_earlier_damage_is_corruption() {
     std::fs::write(&entries[0], b"{garbage").unwrap();
     let err = EmbeddedMeta::open(st.store.clone(), "w3".into(), 4).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corruption, "{err}");
+}
+
+#[tokio::test]
+async fn retention_trims_whole_blocks_and_deletes_unreferenced_objects() {
+    let st = store(Scheme::Memory, "/");
+    let e = engine(&st, "w").await;
+    let t = e.create_topic("t", 2, BTreeMap::new()).await.unwrap();
+    let (s0, s1) = (t.streams[0], t.streams[1]);
+    for i in 0..10u64 {
+        e.append(s0, vec![batch(i, 1)]).await.unwrap(); // timestamps 0, 10, ... 90
+    }
+    // stream 1 shares the last object with stream 0
+    let (a, b) = tokio::join!(e.append(s0, vec![batch(10, 1)]), e.append(s1, vec![batch(10, 1)]));
+    a.unwrap();
+    b.unwrap();
+    let data = |st: &Store| {
+        let st = st.clone();
+        async move { st.store.list("data/").await.unwrap().len() }
+    };
+    let objects_before = data(&st).await;
+    // by age: records with timestamps below 45 are older than 55 ms at "now" 100
+    assert_eq!(e.enforce_retention(s0, Some(55), None, 100).await.unwrap(), 5);
+    assert!(matches!(e.read(s0, 4, 100).await, Err(Error::OffsetOutOfRange { .. })));
+    assert_eq!(e.read(s0, 5, 1 << 20).await.unwrap()[0].base_offset, 5);
+    // by size: keep at most about three blocks' worth
+    let block = 20 + "batch-0".len() as u64;
+    assert_eq!(e.enforce_retention(s0, None, Some(3 * block), 100).await.unwrap(), 8);
+    // nothing more to do: the start stays
+    assert_eq!(e.enforce_retention(s0, None, Some(3 * block), 100).await.unwrap(), 8);
+    tokio::time::sleep(Duration::from_millis(50)).await; // the (zero) grace period
+    assert_eq!(data(&st).await, objects_before - 8, "the trimmed blocks' objects are gone");
+    // a restart sees the same start, and the object shared with stream 1 is kept
+    let e2 = engine(&st, "w2").await;
+    assert_eq!(e2.bounds(s0).unwrap(), (8, 11));
+    assert_eq!(e2.read(s1, 0, 1 << 20).await.unwrap().len(), 1);
+    // deleting the topic releases the rest
+    e2.delete_topic("t").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(data(&st).await, 0);
 }

@@ -84,3 +84,31 @@ def test_describe_cluster(broker):
     assert desc.cluster_id == "floe-cluster"
     assert [n.id for n in desc.nodes] == [0]
     assert desc.controller.id == 0
+
+
+def test_retention_bytes_trims_and_deletes_objects(broker_factory):
+    import time
+
+    from confluent_kafka import Consumer
+
+    broker = broker_factory(floe_server__retention_check_interval=200, floe_engine__delete_grace=0)
+    a = admin(broker)
+    a.create_topics([NewTopic("bounded", 1, 1, config={"retention.bytes": "20000"})])["bounded"].result(10)
+    for _ in range(20):  # 20 produce calls, 20 objects of ~5 KB
+        confluent_produce(broker.bootstrap, "bounded", [(b"k", b"x" * 500, []) for _ in range(10)], **{"linger.ms": 0})
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "wm"})
+    deadline = time.monotonic() + 20
+    history = []
+    while time.monotonic() < deadline:  # until the low watermark has settled
+        history.append(c.get_watermark_offsets(TopicPartition("bounded", 0), timeout=10))
+        if len(history) > 5 and history[-1][0] > 0 and history[-1] == history[-6]:
+            break
+        time.sleep(0.2)
+    c.close()
+    low, high = history[-1]
+    assert high == 200
+    # each produce call made a block of ~5.6 KB: the newest ones holding >= 20000 bytes stay
+    assert 140 <= low <= 170, f"about 20 KB kept of 112 KB: low watermark {low}"
+    assert broker.metric("floe_store_requests_total", op="delete") > 0, "trimmed objects are deleted"
+    received = confluent_consume(broker.bootstrap, "bounded", 1, high - low)
+    assert received[0][0][0] == low

@@ -210,6 +210,11 @@ impl State {
         Ok(())
     }
 
+    /// Every object some stream still reads from.
+    pub fn referenced_objects(&self) -> std::collections::HashSet<&str> {
+        self.streams.values().flat_map(|s| s.blocks.iter().map(|b| b.object.as_str())).collect()
+    }
+
     /// Applies a change that [`State::check`] accepted (or that the log holds).
     pub fn apply(&mut self, change: &Change) {
         match change {
@@ -273,6 +278,8 @@ impl State {
             Change::TrimStream { stream, start_offset } => {
                 if let Some(s) = self.streams.get_mut(stream) {
                     s.start_offset = s.start_offset.max(*start_offset);
+                    let start = s.start_offset;
+                    s.blocks.retain(|b| b.entry.end_offset() > start);
                 }
             }
         }

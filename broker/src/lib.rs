@@ -102,6 +102,9 @@ pub async fn start(config: Config) -> Result<Started> {
         ip => ip.to_string(),
     });
     let advertised_port = i32::from(config.server.advertised_port.unwrap_or(kafka.port()));
+    // Embedded metadata means one writer per bucket: whatever it does not reference is
+    // left over from a crash.
+    engine.remove_orphans().await?;
     let groups = group::Coordinator::start(engine.clone()).await?;
     let broker = Arc::new(Broker {
         engine,

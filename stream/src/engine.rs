@@ -193,6 +193,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Deletes data objects that no stream references: left by a writer that died
+    /// between writing an object and committing it, or before a delayed deletion ran.
+    /// Only for the embedded, single-writer mode: call it before serving, when no
+    /// other writer's upload can be in flight. Returns how many were deleted.
+    pub async fn remove_orphans(&self) -> Result<usize> {
+        let listed = self.inner.store.list(paths::DATA).await?;
+        let orphans: Vec<String> = {
+            let state = self.inner.meta.state();
+            let live = state.referenced_objects();
+            listed.into_iter().map(|m| m.key).filter(|k| !live.contains(k.as_str())).collect()
+        };
+        for key in &orphans {
+            self.inner.store.delete(key).await?;
+        }
+        if !orphans.is_empty() {
+            tracing::info!(count = orphans.len(), "removed orphaned data objects");
+        }
+        Ok(orphans.len())
+    }
+
     /// Deletes, after the grace period, those of `candidates` no stream reads any more.
     /// Readers that looked an object up just before it lost its last reference still
     /// find it during the grace period. A crash before the deletion leaves an orphan

@@ -255,3 +255,19 @@ async fn retention_trims_whole_blocks_and_deletes_unreferenced_objects() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(data(&st).await, 0);
 }
+
+#[tokio::test]
+async fn orphans_of_a_crash_are_removed_and_nothing_else() {
+    let st = store(Scheme::Memory, "/");
+    let e = engine(&st, "w").await;
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
+    e.append(s, vec![batch(0, 1)]).await.unwrap();
+    // an object written but never committed, as a crash between the two leaves it
+    st.store.put("data/dead-writer/0000000000000001.floe", Bytes::from_static(b"partial")).await.unwrap();
+    assert_eq!(st.store.list("data/").await.unwrap().len(), 2);
+    let e2 = engine(&st, "w2").await;
+    assert_eq!(e2.remove_orphans().await.unwrap(), 1);
+    assert_eq!(st.store.list("data/").await.unwrap().len(), 1);
+    assert_eq!(e2.read(s, 0, 100).await.unwrap().len(), 1, "committed data untouched");
+    assert_eq!(e2.remove_orphans().await.unwrap(), 0);
+}

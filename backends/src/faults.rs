@@ -32,6 +32,9 @@ pub struct FaultSettings {
     pub ops: Vec<String>,
     /// Seed of the fault dice, so that a failing run can be repeated.
     pub seed: u64,
+    /// Let the broker's HTTP listener change these faults while it runs
+    /// (`POST /faults?down=true`). For tests and drills only.
+    pub control: bool,
 }
 
 impl Default for FaultSettings {
@@ -43,6 +46,7 @@ impl Default for FaultSettings {
             fail_nth: 0,
             ops: Vec::new(),
             seed: 0x5eed,
+            control: false,
         }
     }
 }
@@ -113,6 +117,21 @@ impl Faults {
     pub fn fail_in(&self, n: u64) {
         let seen = self.inner.seen.load(Ordering::Relaxed);
         self.inner.fail_nth.store(seen + n, Ordering::Relaxed);
+    }
+
+    /// Changes one fault by name, as the HTTP control gives it: `error_rate`,
+    /// `ambiguous_rate`, `latency_ms`, `down`, `fail_in`.
+    pub fn set(&self, name: &str, value: &str) -> std::result::Result<(), String> {
+        let bad = || format!("bad value {value:?} for fault {name}");
+        match name {
+            "error_rate" => self.set_error_rate(value.parse().map_err(|_| bad())?),
+            "ambiguous_rate" => self.set_ambiguous_rate(value.parse().map_err(|_| bad())?),
+            "latency_ms" => self.set_latency(Duration::from_millis(value.parse().map_err(|_| bad())?)),
+            "down" => self.set_down(value.parse().map_err(|_| bad())?),
+            "fail_in" => self.fail_in(value.parse().map_err(|_| bad())?),
+            _ => return Err(format!("unknown fault {name}")),
+        }
+        Ok(())
     }
 
     fn roll(&self, ppm: u64) -> bool {

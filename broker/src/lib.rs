@@ -78,34 +78,60 @@ pub struct Started {
     listener: TcpListener,
 }
 
-/// Opens the store, loads metadata and binds the listeners.
+/// Retries `attempt` while the store is unreachable: a broker started during a store
+/// outage waits for the store instead of exiting.
+async fn until_store_answers<T, F, Fut>(what: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = floe_stream::Result<T>>,
+{
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(e) if e.kind() == floe_stream::ErrorKind::Retriable => {
+                tracing::warn!(error = %e, ?pause, "{what}: store unavailable, waiting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Opens the store, loads metadata and binds the listeners. The metrics listener comes
+/// first, so that a broker waiting for its store can already be watched.
 pub async fn start(config: Config) -> Result<Started> {
     let registry = Registry::new();
     let store = floe_backends::open(&config.storage, &registry)?;
-    let writer = format!("{}-{}", config.server.node_id, uuid::Uuid::new_v4().simple());
-    let meta =
-        EmbeddedMeta::open(store.store.clone(), writer.clone(), config.engine.meta_snapshot_every).await?;
-    let engine =
-        Engine::start(store.store.clone(), Arc::new(meta), config.engine.clone(), writer, &registry)?;
-    let listener = TcpListener::bind(&config.server.listen).await?;
-    let kafka = listener.local_addr()?;
     let metrics = if config.server.metrics_listen.is_empty() {
         None
     } else {
         let l = TcpListener::bind(&config.server.metrics_listen).await?;
         let addr = l.local_addr()?;
-        tokio::spawn(metrics::serve(l, registry.clone()));
+        let control = config.storage.faults.control.then(|| store.faults.clone());
+        tokio::spawn(metrics::serve(l, registry.clone(), control));
         Some(addr)
     };
+    let writer = format!("{}-{}", config.server.node_id, uuid::Uuid::new_v4().simple());
+    let snapshot_every = config.engine.meta_snapshot_every;
+    let meta = until_store_answers("loading metadata", || {
+        EmbeddedMeta::open(store.store.clone(), writer.clone(), snapshot_every)
+    })
+    .await?;
+    let engine =
+        Engine::start(store.store.clone(), Arc::new(meta), config.engine.clone(), writer, &registry)?;
+    // Embedded metadata means one writer per bucket: whatever it does not reference is
+    // left over from a crash.
+    until_store_answers("removing orphans", || engine.remove_orphans()).await?;
+    let groups =
+        until_store_answers("loading group offsets", || group::Coordinator::start(engine.clone())).await?;
+    let listener = TcpListener::bind(&config.server.listen).await?;
+    let kafka = listener.local_addr()?;
     let advertised_host = config.server.advertised_host.clone().unwrap_or_else(|| match kafka.ip() {
         ip if ip.is_unspecified() => "localhost".to_string(),
         ip => ip.to_string(),
     });
     let advertised_port = i32::from(config.server.advertised_port.unwrap_or(kafka.port()));
-    // Embedded metadata means one writer per bucket: whatever it does not reference is
-    // left over from a crash.
-    engine.remove_orphans().await?;
-    let groups = group::Coordinator::start(engine.clone()).await?;
     let broker = Arc::new(Broker {
         engine,
         groups,

@@ -5,6 +5,8 @@ use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, T
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use floe_backends::Faults;
+
 use crate::error::{Error, Result};
 
 /// Request and traffic counters of the Kafka listener.
@@ -59,12 +61,15 @@ impl BrokerMetrics {
 }
 
 /// Serves `GET /metrics` until the listener fails.
-pub async fn serve(listener: TcpListener, registry: Registry) {
+/// Serves `GET /metrics` until the listener fails; with `faults`, also
+/// `POST /faults?name=value&...` to change injected store faults (tests and drills).
+pub async fn serve(listener: TcpListener, registry: Registry, faults: Option<Faults>) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else {
             continue;
         };
         let registry = registry.clone();
+        let faults = faults.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             let mut read = 0;
@@ -84,6 +89,18 @@ pub async fn serve(listener: TcpListener, registry: Registry) {
                 match TextEncoder::new().encode(&registry.gather(), &mut out) {
                     Ok(()) => ("200 OK", out),
                     Err(e) => ("500 Internal Server Error", e.to_string().into_bytes()),
+                }
+            } else if let (Some(faults), Some(query)) = (&faults, head.strip_prefix("POST /faults?")) {
+                let query = query.split_whitespace().next().unwrap_or_default();
+                let applied: Result<(), String> =
+                    query.split('&').filter(|kv| !kv.is_empty()).try_for_each(|kv| {
+                        let (k, v) =
+                            kv.split_once('=').ok_or_else(|| format!("{kv}: expected name=value"))?;
+                        faults.set(k, v)
+                    });
+                match applied {
+                    Ok(()) => ("200 OK", b"ok\n".to_vec()),
+                    Err(e) => ("400 Bad Request", format!("{e}\n").into_bytes()),
                 }
             } else {
                 ("404 Not Found", b"see /metrics\n".to_vec())

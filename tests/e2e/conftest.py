@@ -96,7 +96,7 @@ class Broker:
         self.proc = None
         self.workdir = None
 
-    def start(self):
+    def start(self, wait=True):
         self.port = free_port()
         self.metrics_port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="floe-node-")
@@ -114,8 +114,15 @@ class Broker:
         self.log_path = Path(self.workdir) / "floe.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([FLOE_BIN, "serve"], cwd=self.workdir, env=env, stdout=self.log, stderr=self.log)
-        wait_for_port(self.port, self.proc)
+        wait_for_port(self.port if wait else self.metrics_port, self.proc)
         return self
+
+    def faults(self, **settings):
+        """Changes injected store faults while the broker runs (needs faults.control)."""
+        query = "&".join(f"{k}={str(v).lower()}" for k, v in settings.items())
+        req = urllib.request.Request(f"http://127.0.0.1:{self.metrics_port}/faults?{query}", method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200
 
     @property
     def bootstrap(self):
@@ -175,8 +182,8 @@ class Broker:
 def broker_factory(store):
     brokers = []
 
-    def make(**extra_env):
-        b = Broker(store, {k.upper(): str(v) for k, v in extra_env.items()}).start()
+    def make(wait=True, **extra_env):
+        b = Broker(store, {k.upper(): str(v) for k, v in extra_env.items()}).start(wait)
         brokers.append(b)
         return b
 

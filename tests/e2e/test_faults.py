@@ -1,0 +1,100 @@
+"""Store faults injected into the real broker through its fault layer: errors, latency,
+a store that is down for a while, a restart while it is still down. Produce gets
+retriable errors or succeeds; nothing acknowledged is lost; the broker recovers when
+the store does."""
+
+import threading
+import time
+
+from confluent_kafka import Producer
+
+from clients import create_topic
+from test_crash import consume_to_end
+
+CONTROL = {"floe_storage__faults__control": "true", "floe_storage__retry__max_attempts": "2"}
+
+
+def produce_through(broker, topic, n, during):
+    """Produces n records idempotently while `during()` runs; returns what was acked."""
+    acked, failed = {}, []
+
+    def cb(err, msg):
+        if err is None:
+            acked[msg.value()] = (msg.partition(), msg.offset())
+        else:
+            failed.append(err)
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": 30000, "retry.backoff.ms": 50})
+    t = threading.Thread(target=during)
+    t.start()
+    for i in range(n):
+        p.produce(topic, value=b"f%06d" % i, key=b"k%d" % (i % 5), on_delivery=cb)
+        p.poll(0)
+        time.sleep(0.001)
+    t.join()
+    assert p.flush(60) == 0
+    return acked, failed
+
+
+def check(broker, topic, partitions, acked):
+    got = consume_to_end(broker.bootstrap, topic, partitions)
+    seen = {}
+    for p, recs in got.items():
+        assert [o for o, *_ in recs] == list(range(len(recs))), f"partition {p}: offsets not contiguous"
+        for o, _, v, _ in recs:
+            assert v not in seen, f"{v} stored twice"
+            seen[v] = (p, o)
+    for v, where in acked.items():
+        assert seen.get(v) == where, f"acked {v} at {where}, found {seen.get(v)}"
+
+
+def test_store_down_for_a_while_then_back(broker_factory):
+    broker = broker_factory(**CONTROL)
+    create_topic(broker.bootstrap, "outage", 2)
+
+    def outage():
+        time.sleep(0.5)
+        broker.faults(down=True)
+        time.sleep(2.0)
+        broker.faults(down=False)
+
+    acked, failed = produce_through(broker, "outage", 2000, outage)
+    assert broker.metric("floe_store_requests_total", outcome="unavailable") > 0, "the outage happened"
+    assert len(acked) == 2000, f"librdkafka retried through the outage: {len(failed)} failed"
+    check(broker, "outage", 2, acked)
+
+
+def test_errors_latency_and_lost_answers(broker_factory):
+    broker = broker_factory(**CONTROL)
+    create_topic(broker.bootstrap, "flaky", 3)
+
+    def flaky():
+        broker.faults(error_rate=0.3, latency_ms=20, ambiguous_rate=0.2)
+        time.sleep(3)
+        broker.faults(error_rate=0, latency_ms=0, ambiguous_rate=0)
+
+    acked, _ = produce_through(broker, "flaky", 1500, flaky)
+    assert len(acked) > 0
+    assert broker.metric("floe_store_requests_total", outcome="unavailable") > 0, "faults were injected"
+    check(broker, "flaky", 3, acked)
+
+
+def test_restart_while_the_store_is_down(broker_factory):
+    first = broker_factory(**CONTROL)
+    create_topic(first.bootstrap, "patient", 1)
+    acked, _ = produce_through(first, "patient", 200, lambda: None)
+    first.kill()
+    # the new broker starts with every store request failing: it waits, it does not exit
+    second = broker_factory(wait=False, floe_storage__faults__error_rate="1.0", **CONTROL)
+    time.sleep(1.5)
+    assert second.alive(), second.tail()
+    import socket
+
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", second.port)) != 0, "not serving before it has its metadata"
+    second.faults(error_rate=0)
+    from conftest import wait_for_port
+
+    wait_for_port(second.port, second.proc)
+    check(second, "patient", 1, acked)

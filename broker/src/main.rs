@@ -6,6 +6,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use floe_broker::config::{Config, Flags, Sources};
 
+#[global_allocator]
+static ALLOCATOR: floe_broker::alloc::Allocator = floe_broker::alloc::Allocator;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "floe",

@@ -108,3 +108,19 @@ def test_metrics_report_requests_and_store_costs(broker):
     assert broker.metric("floe_store_requests_total", op="put") >= 1
     assert broker.metric("floe_store_requests_total", op="put_if_absent") >= 1
     assert broker.metric("floe_bytes_in_total") > 0
+
+
+def test_huge_element_counts_do_not_exhaust_memory(broker):
+    """A few bytes claiming two billion array elements: the decoder sizes its
+    collections from such counts, so this must cost nothing and end in a closed
+    connection, never in an aborted broker."""
+    huge = struct.pack(">i", 0x7FFFFFFF)
+    for api, version, body in [
+        (3, 1, huge),  # Metadata: topics
+        (0, 3, struct.pack(">hhi", -1, -1, 1000) + huge),  # Produce: topic data
+        (1, 4, struct.pack(">iiii", -1, 100, 1, 0x7FFFFFFF)),  # Fetch: topics
+        (3, 12, b"\xff\xff\xff\xff\x0f"),  # Metadata v12: compact array, varint count
+    ]:
+        assert send_raw(broker, frame(api, version, 1, body)) == b""
+        assert broker.alive(), broker.tail()
+    still_serving(broker, "after-huge-counts")

@@ -2,6 +2,7 @@
 //! binary `floe` parses its arguments and calls [`run`]; tests call [`start`] with a
 //! listener of their own.
 
+pub mod admin;
 pub mod alloc;
 mod batch;
 pub mod config;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use floe_broker::admin;
 use floe_broker::config::{Config, Flags, Sources};
 
 #[global_allocator]
@@ -67,6 +68,41 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage topics on a running broker (Floe or Kafka).
+    Topics {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: admin::TopicsCommand,
+    },
+    /// Inspect and delete consumer groups on a running broker.
+    Groups {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: admin::GroupsCommand,
+    },
+    /// Inspect and change topic configs on a running broker.
+    Configs {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: admin::ConfigsCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The broker to talk to.
+    #[arg(long, short = 'b', global = true, default_value = "127.0.0.1:9092", env = "FLOE_BOOTSTRAP")]
+    bootstrap: String,
+}
+
+fn admin<F: Future<Output = floe_broker::Result<String>>>(run: F) -> anyhow::Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    print!("{}", runtime.block_on(run)?);
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +133,9 @@ fn main() -> anyhow::Result<()> {
             print!("{}", args.load()?.show()?);
             Ok(())
         }
+        Command::Topics { target, command } => admin(admin::topics(&target.bootstrap, command)),
+        Command::Groups { target, command } => admin(admin::groups(&target.bootstrap, command)),
+        Command::Configs { target, command } => admin(admin::configs(&target.bootstrap, command)),
         Command::Serve(args) => {
             let config = args.load()?;
             tracing_subscriber::fmt()

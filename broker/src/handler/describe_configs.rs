@@ -26,8 +26,11 @@ pub(crate) fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16)
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            // null (or, leniently, an empty list) asks for every setting
             let wanted = |name: &str| {
-                r.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                r.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
             };
             match r.resource_type {
                 TOPIC_RESOURCE => match broker.topic(&r.resource_name) {

@@ -147,6 +147,20 @@ pub async fn start(config: Config) -> Result<Started> {
 }
 
 impl Started {
+    /// Answers one request frame (without its size prefix) as a connection would:
+    /// `Ok(None)` when no answer is owed, an error when the connection would be closed.
+    /// For fuzzing and tests; the listener pipelines requests instead.
+    pub async fn answer(&self, frame: bytes::Bytes) -> Result<Option<bytes::Bytes>> {
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let pending = match frame::decode(frame)? {
+            frame::Frame::Request(request) => handler::start(&self.broker, *request, peer).await,
+            frame::Frame::ApiVersionsTooNew { correlation_id } => {
+                return handler::api_versions::too_new(correlation_id).map(Some);
+            }
+        };
+        pending.await.map_err(|e| Error::Protocol(format!("request task failed: {e}")))?
+    }
+
     /// Serves until `shutdown` resolves.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         server::serve(self.listener, self.broker, shutdown).await;

@@ -185,6 +185,18 @@ impl Config {
         Ok(config)
     }
 
+    /// A broker over the memory store on an ephemeral loopback port, without a metrics
+    /// listener, with a short WAL window: for tests and fuzzing.
+    pub fn in_memory() -> Config {
+        let mut config = Config::default();
+        config.storage.scheme = floe_backends::Scheme::Memory;
+        config.storage.root = "/".into();
+        config.server.listen = "127.0.0.1:0".into();
+        config.server.metrics_listen = String::new();
+        config.engine.wal_window = std::time::Duration::from_millis(1);
+        config
+    }
+
     fn validate(&self) -> Result<()> {
         if self.server.max_frame_bytes < 1024 {
             return Err(Error::Config("server.max_frame_bytes must be at least 1024".into()));

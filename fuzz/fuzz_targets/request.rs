@@ -16,13 +16,7 @@ fn broker() -> &'static (tokio::runtime::Runtime, Started) {
     static BROKER: OnceLock<(tokio::runtime::Runtime, Started)> = OnceLock::new();
     BROKER.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let mut config = Config::default();
-        config.storage.scheme = floe_backends::Scheme::Memory;
-        config.storage.root = "/".into();
-        config.server.listen = "127.0.0.1:0".into();
-        config.server.metrics_listen = String::new();
-        config.engine.wal_window = std::time::Duration::from_millis(1);
-        let started = runtime.block_on(floe_broker::start(config)).unwrap();
+        let started = runtime.block_on(floe_broker::start(Config::in_memory())).unwrap();
         (runtime, started)
     })
 }

@@ -78,3 +78,35 @@ def kcat(*args, input=None, timeout=60):
     result = subprocess.run(["kcat", *args], input=input, capture_output=True, timeout=timeout)
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout
+
+
+def consume_to_end(bootstrap, topic, partitions, timeout=180):
+    """Every record of every partition, up to the high watermark at the start."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "crash-check", "enable.auto.commit": False})
+    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    out = {p: [] for p in range(partitions)}
+    deadline = time.monotonic() + timeout
+    while any(len(out[p]) < ends[p] for p in out) and time.monotonic() < deadline:
+        for m in c.consume(10000, 1.0):
+            assert m.error() is None, m.error()
+            out[m.partition()].append((m.offset(), m.key(), m.value(), None))
+    c.close()
+    for p in out:
+        assert len(out[p]) >= ends[p], f"partition {p}: read {len(out[p])} of {ends[p]}"
+        out[p] = out[p][: ends[p]]
+    return out
+
+
+def check_acked(bootstrap, topic, partitions, acked):
+    """Every acknowledged record ({value: (partition, offset)}) is stored exactly where it
+    was acked, no record is stored twice, and offsets are contiguous. Records stored but
+    never acked (the broker died, or the store failed, before answering) may be there too."""
+    seen = {}
+    for p, records in consume_to_end(bootstrap, topic, partitions).items():
+        assert [o for o, *_ in records] == list(range(len(records))), f"partition {p}: offsets not contiguous"
+        for offset, _, value, _ in records:
+            assert value not in seen, f"{value} stored twice"
+            seen[value] = (p, offset)
+    for value, where in acked.items():
+        assert seen.get(value) == where, f"acked {value} at {where}, found {seen.get(value)}"

@@ -8,8 +8,7 @@ import time
 
 from confluent_kafka import Producer
 
-from clients import create_topic
-from test_crash import consume_to_end
+from clients import check_acked, create_topic
 
 CONTROL = {"floe_storage__faults__control": "true", "floe_storage__retry__max_attempts": "2"}
 
@@ -37,18 +36,6 @@ def produce_through(broker, topic, n, during):
     return acked, failed
 
 
-def check(broker, topic, partitions, acked):
-    got = consume_to_end(broker.bootstrap, topic, partitions)
-    seen = {}
-    for p, recs in got.items():
-        assert [o for o, *_ in recs] == list(range(len(recs))), f"partition {p}: offsets not contiguous"
-        for o, _, v, _ in recs:
-            assert v not in seen, f"{v} stored twice"
-            seen[v] = (p, o)
-    for v, where in acked.items():
-        assert seen.get(v) == where, f"acked {v} at {where}, found {seen.get(v)}"
-
-
 def test_store_down_for_a_while_then_back(broker_factory):
     broker = broker_factory(**CONTROL)
     create_topic(broker.bootstrap, "outage", 2)
@@ -62,7 +49,7 @@ def test_store_down_for_a_while_then_back(broker_factory):
     acked, failed = produce_through(broker, "outage", 2000, outage)
     assert broker.metric("floe_store_requests_total", outcome="unavailable") > 0, "the outage happened"
     assert len(acked) == 2000, f"librdkafka retried through the outage: {len(failed)} failed"
-    check(broker, "outage", 2, acked)
+    check_acked(broker.bootstrap, "outage", 2, acked)
 
 
 def test_errors_latency_and_lost_answers(broker_factory):
@@ -77,7 +64,7 @@ def test_errors_latency_and_lost_answers(broker_factory):
     acked, _ = produce_through(broker, "flaky", 1500, flaky)
     assert len(acked) > 0
     assert broker.metric("floe_store_requests_total", outcome="unavailable") > 0, "faults were injected"
-    check(broker, "flaky", 3, acked)
+    check_acked(broker.bootstrap, "flaky", 3, acked)
 
 
 def test_restart_while_the_store_is_down(broker_factory):
@@ -97,4 +84,4 @@ def test_restart_while_the_store_is_down(broker_factory):
     from conftest import wait_for_port
 
     wait_for_port(second.port, second.proc)
-    check(second, "patient", 1, acked)
+    check_acked(second.bootstrap, "patient", 1, acked)

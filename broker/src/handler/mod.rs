@@ -223,13 +223,7 @@ mod every_version {
     }
 
     async fn memory_broker() -> Arc<Broker> {
-        let mut config = Config::default();
-        config.storage.scheme = floe_backends::Scheme::Memory;
-        config.storage.root = "/".into();
-        config.server.listen = "127.0.0.1:0".into();
-        config.server.metrics_listen = String::new();
-        config.engine.wal_window = std::time::Duration::from_millis(1);
-        crate::start(config).await.unwrap().broker
+        crate::start(Config::in_memory()).await.unwrap().broker
     }
 
     fn requests(api: ApiKey, version: i16, topic_id: uuid::Uuid) -> Vec<RequestKind> {

@@ -44,9 +44,6 @@ pub enum Op {
 }
 
 impl Op {
-    /// Every kind, for reports.
-    pub const ALL: [Op; 6] = [Op::Put, Op::PutIfAbsent, Op::Get, Op::GetRange, Op::Delete, Op::List];
-
     /// The label used in metrics.
     pub fn name(self) -> &'static str {
         match self {

@@ -115,11 +115,6 @@ impl ObjectBuilder {
         entry
     }
 
-    /// Bytes so far.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Whether no block was added.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()

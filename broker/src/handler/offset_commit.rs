@@ -17,9 +17,14 @@ pub(crate) const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 pub(crate) async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.to_string();
     let mut verdict = broker.groups.check_commit(&group, req.generation_id_or_member_epoch, &req.member_id);
+    // Partition counts, looked up once: what is committed and what is answered agree.
+    let counts: Vec<usize> = req
+        .topics
+        .iter()
+        .map(|t| broker.topic(&t.name).map(|topic| topic.streams.len()).unwrap_or(0))
+        .collect();
     let mut offsets = Vec::new();
-    for t in &req.topics {
-        let partitions = broker.topic(&t.name).map(|topic| topic.streams.len()).unwrap_or(0);
+    for (t, &partitions) in req.topics.iter().zip(&counts) {
         for p in &t.partitions {
             if usize::try_from(p.partition_index).is_ok_and(|i| i < partitions) {
                 offsets.push((
@@ -40,8 +45,8 @@ pub(crate) async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetC
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
-            let partitions = broker.topic(&t.name).map(|topic| topic.streams.len()).unwrap_or(0);
+        .zip(counts)
+        .map(|(t, partitions)| {
             let results = t
                 .partitions
                 .iter()

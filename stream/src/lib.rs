@@ -1,6 +1,6 @@
 //! floe-stream: Floe's storage engine. Streams of opaque record batches with contiguous
-//! offsets, kept in objects on any store `floe-backends` reaches: the object WAL, the
-//! object format, the metadata log and the caches. Knows nothing of Kafka.
+//! offsets, kept in objects on any store `floe-backends` reaches: the object and file
+//! WALs, the object format, the metadata log and the caches. Knows nothing of Kafka.
 
 mod cache;
 mod engine;
@@ -9,9 +9,11 @@ pub mod meta;
 pub mod object;
 mod paths;
 pub mod producer;
+mod wal;
 
 pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
 pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};
 pub use object::Batch;
 pub use producer::ProducerStamp;
+pub use wal::WalMode;

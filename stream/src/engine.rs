@@ -123,6 +123,8 @@ pub(crate) struct Inner {
     pub(crate) flush_requested: AtomicBool,
     /// File WAL: every engine handle is gone; upload what is pending and stop.
     pub(crate) closing: AtomicBool,
+    /// Names this process in the keys of the objects it writes.
+    writer: String,
 }
 
 /// The storage engine. Clones share one engine.
@@ -169,6 +171,7 @@ impl Engine {
             wal_broken: AtomicBool::new(false),
             flush_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            writer: writer.clone(),
         });
         let (wal, rx) = mpsc::channel(1024);
         match inner.settings.wal.unwrap_or(WalMode::Object) {
@@ -252,10 +255,17 @@ impl Engine {
     /// other writer's upload can be in flight. Returns how many were deleted.
     pub async fn remove_orphans(&self) -> Result<usize> {
         let listed = self.inner.store.list(paths::DATA).await?;
+        // This engine's own objects may be uploads in flight (the file WAL replays at
+        // start), not leftovers.
+        let own = paths::data_prefix(&self.inner.writer);
         let orphans: Vec<String> = {
             let state = self.inner.meta.state();
             let live = state.referenced_objects();
-            listed.into_iter().map(|m| m.key).filter(|k| !live.contains(k.as_str())).collect()
+            listed
+                .into_iter()
+                .map(|m| m.key)
+                .filter(|k| !live.contains(k.as_str()) && !k.starts_with(&own))
+                .collect()
         };
         for key in &orphans {
             self.inner.store.delete(key).await?;

@@ -26,7 +26,12 @@ pub(crate) fn seq_of(key: &str) -> Option<u64> {
 /// Key of a data object. `writer` is the writing engine's session id, `n` its counter,
 /// so two engines sharing a bucket never pick the same key.
 pub(crate) fn data_object(writer: &str, n: u64) -> String {
-    format!("{DATA}{writer}/{n:016}.floe")
+    format!("{}{n:016}.floe", data_prefix(writer))
+}
+
+/// Prefix of every data object `writer` writes.
+pub(crate) fn data_prefix(writer: &str) -> String {
+    format!("{DATA}{writer}/")
 }
 
 #[cfg(test)]

@@ -542,7 +542,7 @@ async fn upload(inner: &Inner, key: &str) -> Result<()> {
         let state = inner.meta.state();
         let mut pending = lock(&inner.pending);
         pending.drop_committed(&state);
-        pending.take(inner.settings.wal_upload_bytes.saturating_mul(2))
+        pending.take(inner.settings.wal_upload_bytes)
     };
     if taken.is_empty() {
         return Ok(());

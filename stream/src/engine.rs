@@ -1,7 +1,7 @@
 //! The engine: appends through the WAL (see [`crate::wal`]), reads through the caches,
 //! topics and streams through the metadata store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     pub(crate) settings: EngineSettings,
     pub(crate) log_cache: Mutex<LogCache>,
     block_cache: Mutex<BlockCache>,
+    /// Objects being fetched, each with the gate its readers queue at.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Bumped whenever appends become readable, for long polls.
     pub(crate) commits: watch::Sender<u64>,
     cache_requests: IntCounterVec,
@@ -161,6 +163,7 @@ impl Engine {
             meta,
             log_cache: Mutex::new(LogCache::new(settings.log_cache_bytes)),
             block_cache: Mutex::new(BlockCache::new(settings.block_cache_bytes)),
+            fetching: Mutex::new(HashMap::new()),
             settings,
             commits: watch::channel(0).0,
             cache_requests,
@@ -506,6 +509,26 @@ impl Engine {
     /// catching up on several streams written together then pays one GET per object,
     /// not one per stream.
     async fn fetch_block(&self, block: &BlockRef) -> Result<Bytes> {
+        // One fetch per object at a time: readers missing on an object that is being
+        // fetched wait for that fetch and then find their block in the cache.
+        let gate = lock(&self.inner.fetching).entry(block.object.clone()).or_default().clone();
+        let turn = gate.lock().await;
+        let cached = lock(&self.inner.block_cache).get(&block.object, block.entry.position);
+        let result = match cached {
+            Some(bytes) => Ok(bytes),
+            None => self.fetch_uncached(block).await,
+        };
+        drop(turn);
+        let mut fetching = lock(&self.inner.fetching);
+        // Only the map and this task hold the gate: nobody waits on it any more. (Others
+        // take it only under the map's lock, which is held here.)
+        if Arc::strong_count(&gate) == 2 {
+            fetching.remove(&block.object);
+        }
+        result
+    }
+
+    async fn fetch_uncached(&self, block: &BlockRef) -> Result<Bytes> {
         let e = block.entry;
         let whole = block.object_size > 0 && block.object_size <= self.inner.settings.readahead_object_bytes;
         if !whole {

@@ -346,6 +346,23 @@ async fn catch_up_reads_fetch_each_object_once() {
     assert!(for_s0 as usize <= objects, "{for_s0} GETs for {objects} objects");
     assert_eq!(cold.read(s1, 0, 1 << 30).await.unwrap().len(), 8);
     assert_eq!(reads() - before, for_s0, "stream 1 came with stream 0's objects: no more GETs");
+
+    // many readers missing on the same objects at once share each fetch
+    let colder = engine(&st, "w3").await;
+    st.faults.set_latency(Duration::from_millis(5)); // so that the readers' misses overlap
+    let before = reads();
+    let readers: Vec<_> = (0..16)
+        .map(|i| {
+            let e = colder.clone();
+            let s = if i % 2 == 0 { s0 } else { s1 };
+            tokio::spawn(async move { e.read(s, 0, 1 << 30).await.unwrap().len() })
+        })
+        .collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), 8);
+    }
+    assert_eq!(reads() - before, for_s0, "one GET per object, however many readers miss on it");
+    st.faults.set_latency(Duration::ZERO);
 }
 
 #[tokio::test]

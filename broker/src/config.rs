@@ -64,6 +64,14 @@ pub struct ServerSettings {
     /// How often topics' retention settings are applied.
     #[serde(with = "floe_backends::millis")]
     pub retention_check_interval: std::time::Duration,
+    /// KIP-848 consumer groups: how often members heartbeat (Kafka's
+    /// group.consumer.heartbeat.interval.ms).
+    #[serde(with = "floe_backends::millis")]
+    pub group_consumer_heartbeat_interval: std::time::Duration,
+    /// KIP-848 consumer groups: a member silent this long is removed (Kafka's
+    /// group.consumer.session.timeout.ms).
+    #[serde(with = "floe_backends::millis")]
+    pub group_consumer_session_timeout: std::time::Duration,
     /// Log filter, in `tracing-subscriber`'s `EnvFilter` syntax.
     pub log: String,
 }
@@ -83,6 +91,8 @@ impl Default for ServerSettings {
             auto_create_topics: true,
             default_partitions: 1,
             retention_check_interval: std::time::Duration::from_secs(60),
+            group_consumer_heartbeat_interval: std::time::Duration::from_secs(5),
+            group_consumer_session_timeout: std::time::Duration::from_secs(45),
             log: "info".into(),
         }
     }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alloc;
 mod batch;
 pub mod config;
+mod consumer_group;
 pub mod error;
 mod frame;
 mod group;
@@ -33,6 +34,7 @@ use metrics::BrokerMetrics;
 pub struct Broker {
     engine: Engine,
     groups: Arc<group::Coordinator>,
+    consumer_groups: Arc<consumer_group::Coordinator>,
     server: ServerSettings,
     advertised_host: String,
     advertised_port: i32,
@@ -127,6 +129,11 @@ pub async fn start(config: Config) -> Result<Started> {
     until_store_answers("removing orphans", || engine.remove_orphans()).await?;
     let groups =
         until_store_answers("loading group offsets", || group::Coordinator::start(engine.clone())).await?;
+    let consumer_groups = consumer_group::Coordinator::new(consumer_group::Timings {
+        heartbeat_interval: config.server.group_consumer_heartbeat_interval,
+        session_timeout: config.server.group_consumer_session_timeout,
+    });
+    tokio::spawn(consumer_group::reap(Arc::downgrade(&consumer_groups), engine.clone()));
     let listener = TcpListener::bind(&config.server.listen).await?;
     let kafka = listener.local_addr()?;
     let advertised_host = config.server.advertised_host.clone().unwrap_or_else(|| match kafka.ip() {
@@ -137,6 +144,7 @@ pub async fn start(config: Config) -> Result<Started> {
     let broker = Arc::new(Broker {
         engine,
         groups,
+        consumer_groups,
         advertised_host,
         advertised_port,
         metrics: BrokerMetrics::new(&registry)?,

@@ -39,7 +39,13 @@ pub(crate) async fn handle(
         requires_known_member: version >= 4,
     };
     let s = |v: String| StrBytes::from_string(v);
-    match broker.groups.join(join).await {
+    // A KIP-848 group of that name is active: the two protocols do not mix.
+    let joined = if broker.consumer_groups.has_members(&join.group) {
+        Err(ResponseError::InconsistentGroupProtocol)
+    } else {
+        broker.groups.join(join).await
+    };
+    match joined {
         Ok(joined) if joined.generation < 0 => JoinGroupResponse::default()
             .with_error_code(ResponseError::MemberIdRequired.code())
             .with_generation_id(-1)

@@ -4,6 +4,8 @@
 
 mod alter_configs;
 pub(crate) mod api_versions;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -40,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Request};
 
 /// The APIs Floe serves and their versions.
-pub(crate) const SERVED: [(ApiKey, VersionRange); 25] = [
+pub(crate) const SERVED: [(ApiKey, VersionRange); 27] = [
     (api_versions::KEY, api_versions::VERSIONS),
     (metadata::KEY, metadata::VERSIONS),
     (create_topics::KEY, create_topics::VERSIONS),
@@ -66,6 +68,8 @@ pub(crate) const SERVED: [(ApiKey, VersionRange); 25] = [
     (create_partitions::KEY, create_partitions::VERSIONS),
     (delete_records::KEY, delete_records::VERSIONS),
     (describe_cluster::KEY, describe_cluster::VERSIONS),
+    (consumer_group_heartbeat::KEY, consumer_group_heartbeat::VERSIONS),
+    (consumer_group_describe::KEY, consumer_group_describe::VERSIONS),
 ];
 
 /// DescribeConfigs and AlterConfigs resource types.
@@ -126,6 +130,12 @@ async fn respond(broker: &Broker, version: i16, body: RequestKind, client: Clien
             ResponseKind::JoinGroup(join_group::handle(broker, r, version, client.id, client.host).await)
         }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, r, version).await),
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(broker, r, version))
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group_heartbeat::handle(broker, r, client.id, client.host),
+        ),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, r)),
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, r, version)),
         RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, r).await),
@@ -440,6 +450,29 @@ mod every_version {
                 ]))]
             }
             ApiKey::DescribeCluster => vec![RequestKind::DescribeCluster(DescribeClusterRequest::default())],
+            ApiKey::ConsumerGroupHeartbeat => {
+                let join = ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g848")))
+                    .with_member_id(StrBytes::from_static_str("m848"))
+                    .with_rebalance_timeout_ms(1000)
+                    .with_subscribed_topic_names(Some(vec![t("t")]));
+                let beat = ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g848")))
+                    .with_member_id(StrBytes::from_static_str("m848"))
+                    .with_member_epoch(1)
+                    .with_topic_partitions(Some(vec![
+                        consumer_group_heartbeat_request::TopicPartitions::default()
+                            .with_topic_id(topic_id)
+                            .with_partitions(vec![0]),
+                    ]));
+                vec![RequestKind::ConsumerGroupHeartbeat(join), RequestKind::ConsumerGroupHeartbeat(beat)]
+            }
+            ApiKey::ConsumerGroupDescribe => vec![RequestKind::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+                    GroupId(StrBytes::from_static_str("g848")),
+                    GroupId(StrBytes::from_static_str("missing")),
+                ]),
+            )],
             other => panic!("no sample request for {other:?}"),
         }
     }

@@ -195,10 +195,13 @@ impl Config {
         // A local directory is no safer than the broker's own disk, so the file WAL's
         // fast acks cost nothing there; a bucket gets the object WAL, which keeps no state
         // on the broker at all.
-        config.engine.wal.get_or_insert(match config.storage.scheme {
-            floe_backends::Scheme::Fs => WalMode::File,
-            _ => WalMode::Object,
-        });
+        let local = config.storage.scheme == floe_backends::Scheme::Fs;
+        config.engine.wal.get_or_insert(if local { WalMode::File } else { WalMode::Object });
+        if local && config.engine.wal_dir.is_none() {
+            // Beside the data it belongs to: a broker started on the same directory from
+            // anywhere finds, and adopts, what its predecessor acknowledged.
+            config.engine.wal_dir = Some(PathBuf::from(&config.storage.root).join("wal"));
+        }
         Ok(config)
     }
 

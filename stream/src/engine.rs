@@ -34,8 +34,10 @@ pub struct EngineSettings {
     pub wal_window: Duration,
     /// A window (or a file WAL group) closes early once it holds this many bytes.
     pub wal_window_bytes: usize,
-    /// File WAL: the directory of its log, which one process at a time holds.
-    pub wal_dir: PathBuf,
+    /// File WAL: the directory its logs live under, one subdirectory per process. A
+    /// process adopts the logs of processes that are gone, so a restarted broker finds
+    /// what its predecessor acknowledged. Unset: `floe-data/wal`.
+    pub wal_dir: Option<PathBuf>,
     /// File WAL: size at which the log moves on to a new segment file.
     pub wal_segment_bytes: u64,
     /// File WAL: upload once this many bytes are pending...
@@ -64,7 +66,7 @@ impl Default for EngineSettings {
             wal: None,
             wal_window: Duration::from_millis(10),
             wal_window_bytes: 8 << 20,
-            wal_dir: PathBuf::from("floe-data/wal"),
+            wal_dir: None,
             wal_segment_bytes: 64 << 20,
             wal_upload_bytes: 8 << 20,
             wal_upload_interval: Duration::from_millis(500),
@@ -182,13 +184,14 @@ impl Engine {
                 tokio::spawn(wal::run_object(inner.clone(), rx, writer));
             }
             WalMode::File => {
-                let dir = inner.settings.wal_dir.clone();
+                let root = inner.settings.wal_dir.clone().unwrap_or_else(|| PathBuf::from("floe-data/wal"));
                 let segment_bytes = inner.settings.wal_segment_bytes;
+                let name = writer.clone();
                 let (log, records) =
-                    tokio::task::spawn_blocking(move || wal::file::Log::open(&dir, segment_bytes))
+                    tokio::task::spawn_blocking(move || wal::file::Log::open(&root, &name, segment_bytes))
                         .await
                         .map_err(|e| Error::Wal(e.to_string()))??;
-                let tails = wal::replay(&inner, records)?;
+                let tails = wal::replay(&inner, records);
                 let log = Arc::new(Mutex::new(log));
                 tokio::spawn(wal::run_file(inner.clone(), rx, log.clone(), tails));
                 tokio::spawn(wal::run_uploader(inner.clone(), log, writer));

@@ -32,7 +32,7 @@ fn settings() -> EngineSettings {
 fn file_wal(dir: &std::path::Path) -> EngineSettings {
     EngineSettings {
         wal: Some(WalMode::File),
-        wal_dir: dir.to_path_buf(),
+        wal_dir: Some(dir.to_path_buf()),
         wal_upload_interval: Duration::from_secs(3600),
         wal_upload_bytes: usize::MAX / 4,
         ..settings()
@@ -172,12 +172,14 @@ async fn file_wal_acks_from_disk_and_a_crash_loses_nothing_it_acked() {
     let expected0 = payloads(&e.read(s0, 0, 1 << 20).await.unwrap());
     assert_eq!(expected0.len(), 10, "pending appends are readable");
 
-    // kill -9: the log as it is on disk now, a torn record at its end, a new process
-    copy_dir(wal.path(), crashed.path());
-    let mut last: Vec<_> = std::fs::read_dir(crashed.path()).unwrap().map(|d| d.unwrap().path()).collect();
-    last.retain(|p| p.extension().is_some_and(|x| x == "log"));
-    last.sort();
-    let torn = last.last().unwrap();
+    // kill -9: the log as it is on disk now, with a torn record at its end; a new
+    // process adopts it
+    copy_dir(&wal.path().join("w1"), &crashed.path().join("w1"));
+    let mut segments: Vec<_> =
+        std::fs::read_dir(crashed.path().join("w1")).unwrap().map(|d| d.unwrap().path()).collect();
+    segments.retain(|p| p.extension().is_some_and(|x| x == "log"));
+    segments.sort();
+    let torn = segments.last().unwrap();
     let mut bytes = std::fs::read(torn).unwrap();
     bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3]);
     std::fs::write(torn, bytes).unwrap();
@@ -190,6 +192,7 @@ async fn file_wal_acks_from_disk_and_a_crash_loses_nothing_it_acked() {
     assert_eq!(e2.append(s1, vec![batch(110, 1)]).await.unwrap(), 10);
     e2.flush().await.unwrap();
     assert!(!st.store.list("data/").await.unwrap().is_empty());
+    assert!(!crashed.path().join("w1").exists(), "the adopted log is gone");
 
     // the old process took nothing further: it was fenced by the new one
     assert_eq!(e.flush().await.unwrap_err().kind(), ErrorKind::Retriable);

@@ -3,7 +3,7 @@
 //! fails its checksum and is cut with everything after it: it was never acknowledged.
 //!
 //! ```text
-//! segment file {dir}/{n:020}.log: records, back to back
+//! segment file {root}/{writer}/{n:020}.log: records, back to back
 //!
 //! record, little-endian:
 //!   0  u32  body length
@@ -100,7 +100,49 @@ fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:020}.log"))
 }
 
-/// The log: segment files in one directory, which this process holds locked.
+/// Locks a log directory: a second process writing it would interleave its records
+/// with ours, and one adopting it would replay records still being written.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io("opening", &path, e))?;
+    lock.try_lock().map_err(|_| Error::Wal(format!("{} is in use by another process", dir.display())))?;
+    Ok(lock)
+}
+
+/// The records of a log directory's segments, in order, up to the first torn one.
+fn read_segments(dir: &Path) -> Result<Vec<Record>> {
+    let mut segments: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| io("listing", dir, e))?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let n = entry.file_name().to_str()?.strip_suffix(".log")?.parse().ok()?;
+            Some((n, entry.path()))
+        })
+        .collect();
+    segments.sort_unstable();
+    let mut records = Vec::new();
+    for (_, path) in segments {
+        let bytes = Bytes::from(std::fs::read(&path).map_err(|e| io("reading", &path, e))?);
+        let (found, good) = decode(bytes.clone());
+        if good < bytes.len() {
+            tracing::warn!(
+                segment = %path.display(),
+                cut = bytes.len() - good,
+                "torn tail in the file WAL (a write cut short by a crash); cutting it"
+            );
+        }
+        records.extend(found);
+    }
+    Ok(records)
+}
+
+/// This process's log: segment files in its own directory under the WAL root, which it
+/// holds locked.
 #[derive(Debug)]
 pub(crate) struct Log {
     dir: PathBuf,
@@ -108,52 +150,54 @@ pub(crate) struct Log {
     segment: u64,
     written: u64,
     segment_bytes: u64,
-    /// Held for the life of the log: a second process on the same directory would
-    /// interleave its records with ours.
     _lock: File,
 }
 
 impl Log {
-    /// Locks `dir`, reads back every record of its segments (cutting torn tails), and
-    /// starts a new segment for what comes next. Returns each record with its segment.
-    pub(crate) fn open(dir: &Path, segment_bytes: u64) -> Result<(Log, Vec<(u64, Record)>)> {
-        std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
-        let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io("opening", &lock_path, e))?;
-        lock.try_lock().map_err(|_| {
-            Error::Wal(format!("{} is in use by another process (its LOCK is held)", dir.display()))
-        })?;
-        let mut segments: Vec<u64> = std::fs::read_dir(dir)
-            .map_err(|e| io("listing", dir, e))?
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
-            .collect();
-        segments.sort_unstable();
+    /// Starts a log for `writer` under `root`, adopting the logs that processes which
+    /// are gone left there (any process that finds an unlocked log takes it over, so a
+    /// broker restarted anywhere on this machine replays what its predecessor
+    /// acknowledged). The adopted records are copied into the new log and fsync'd before
+    /// the old logs are deleted, so a crash in between leaves duplicates, which replay
+    /// skips, never a loss. Returns the adopted records, in stream and offset order, with
+    /// the segment they now live in.
+    pub(crate) fn open(root: &Path, writer: &str, segment_bytes: u64) -> Result<(Log, Vec<(u64, Record)>)> {
+        let dir = root.join(writer);
+        std::fs::create_dir_all(&dir).map_err(|e| io("creating", &dir, e))?;
+        let lock = lock_dir(&dir)?;
+        let mut adopted = Vec::new();
         let mut records = Vec::new();
-        for n in &segments {
-            let path = segment_path(dir, *n);
-            let bytes = Bytes::from(std::fs::read(&path).map_err(|e| io("reading", &path, e))?);
-            let (found, good) = decode(bytes.clone());
-            if good < bytes.len() {
-                tracing::warn!(
-                    segment = %path.display(),
-                    cut = bytes.len() - good,
-                    "torn tail in the file WAL (a write cut short by a crash); cutting it"
-                );
-                let f = OpenOptions::new().write(true).open(&path).map_err(|e| io("opening", &path, e))?;
-                f.set_len(good as u64).map_err(|e| io("cutting", &path, e))?;
-                f.sync_all().map_err(|e| io("syncing", &path, e))?;
+        for entry in std::fs::read_dir(root).map_err(|e| io("listing", root, e))?.flatten() {
+            let path = entry.path();
+            if path == dir || !path.is_dir() {
+                continue;
             }
-            records.extend(found.into_iter().map(|r| (*n, r)));
+            match lock_dir(&path) {
+                Ok(held) => {
+                    records.extend(read_segments(&path)?);
+                    adopted.push((path, held));
+                }
+                Err(e) => tracing::debug!(error = %e, "skipping a log that is in use"),
+            }
         }
-        let segment = segments.last().map_or(1, |n| n + 1);
-        let file = Self::create(dir, segment)?;
-        let log = Log { dir: dir.to_path_buf(), file, segment, written: 0, segment_bytes, _lock: lock };
-        Ok((log, records))
+        records.sort_by_key(|r| (r.stream, r.base));
+        let file = Self::create(&dir, 1)?;
+        let mut log = Log { dir, file, segment: 1, written: 0, segment_bytes, _lock: lock };
+        if !records.is_empty() {
+            let mut buf = BytesMut::new();
+            for r in &records {
+                encode(&mut buf, r);
+            }
+            log.append(&buf)?;
+        }
+        for (path, held) in adopted {
+            drop(held);
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(dir = %path.display(), error = %e, "could not delete an adopted WAL directory");
+            }
+        }
+        let segment = log.segment;
+        Ok((log, records.into_iter().map(|r| (segment, r)).collect()))
     }
 
     fn create(dir: &Path, n: u64) -> Result<File> {
@@ -219,38 +263,40 @@ mod tests {
     }
 
     #[test]
-    fn records_survive_a_reopen_and_a_torn_tail_is_cut() {
-        let dir = tempfile::tempdir().unwrap();
+    fn a_dead_process_log_is_adopted_and_a_torn_tail_cut() {
+        let root = tempfile::tempdir().unwrap();
         let stamp = Some(ProducerStamp { id: 4, epoch: 2, first_sequence: 17 });
-        let (a, b) = (record(1, 0, &[b"abc", b"de"], stamp), record(2, 5, &[b"xyz"], None));
-        {
-            let (mut log, old) = Log::open(dir.path(), 1 << 20).unwrap();
-            assert!(old.is_empty());
-            let mut buf = BytesMut::new();
-            encode(&mut buf, &a);
-            encode(&mut buf, &b);
-            assert_eq!(log.append(&buf).unwrap(), 1);
-            // a crash in the middle of the next write: half a record reaches the disk
-            let mut torn = BytesMut::new();
-            encode(&mut torn, &record(1, 5, &[b"lost"], None));
-            log.append(&torn[..torn.len() / 2]).unwrap();
-            assert!(Log::open(dir.path(), 1 << 20).is_err(), "a second process is locked out");
-        }
-        let (log, replayed) = Log::open(dir.path(), 1 << 20).unwrap();
-        assert_eq!(replayed, vec![(1, a.clone()), (1, b)]);
-        assert_eq!(log.segment(), 2, "new appends go to a new segment");
-        drop(log);
-        let (log, replayed) = Log::open(dir.path(), 1 << 20).unwrap();
-        assert_eq!(replayed.len(), 2, "the cut is durable; nothing torn comes back");
-        log.delete_below(3);
-        drop(log);
-        assert!(Log::open(dir.path(), 1 << 20).unwrap().1.is_empty());
+        let (a, b) = (record(2, 5, &[b"xyz"], None), record(1, 0, &[b"abc", b"de"], stamp));
+        let (mut first, adopted) = Log::open(root.path(), "first", 1 << 20).unwrap();
+        assert!(adopted.is_empty());
+        let mut buf = BytesMut::new();
+        encode(&mut buf, &a);
+        encode(&mut buf, &b);
+        assert_eq!(first.append(&buf).unwrap(), 1);
+        // a crash in the middle of the next write: half a record reaches the disk
+        let mut torn = BytesMut::new();
+        encode(&mut torn, &record(1, 5, &[b"lost"], None));
+        first.append(&torn[..torn.len() / 2]).unwrap();
+        // while it lives, nobody adopts its log
+        let (second, adopted) = Log::open(root.path(), "second", 1 << 20).unwrap();
+        assert!(adopted.is_empty(), "a live process's log is left alone");
+        drop(second);
+        drop(first); // the process dies
+        let (third, adopted) = Log::open(root.path(), "third", 1 << 20).unwrap();
+        assert_eq!(adopted, vec![(1, b), (1, a)], "in stream and offset order, torn record cut");
+        assert_eq!(third.segment(), 1);
+        drop(third);
+        // the adopted logs are gone; the third's copy is adopted in turn
+        let (_fourth, adopted) = Log::open(root.path(), "fourth", 1 << 20).unwrap();
+        assert_eq!(adopted.len(), 2);
+        let dirs: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(dirs, vec![std::ffi::OsString::from("fourth")]);
     }
 
     #[test]
     fn segments_roll_at_their_size() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path(), 100).unwrap();
+        let (mut log, _) = Log::open(dir.path(), "w", 100).unwrap();
         let mut buf = BytesMut::new();
         encode(&mut buf, &record(1, 0, &[&[7u8; 80]], None));
         assert_eq!(log.append(&buf).unwrap(), 1);

@@ -448,9 +448,9 @@ pub(crate) async fn run_file(
     inner.appended.notify_one();
 }
 
-/// Replays the log's records into the pending set: those the metadata does not hold yet.
-/// Returns the tails they make.
-pub(crate) fn replay(inner: &Inner, records: Vec<(u64, file::Record)>) -> Result<BTreeMap<u64, Tail>> {
+/// Replays adopted log records into the pending set: those the metadata does not hold
+/// yet. Returns the tails they make.
+pub(crate) fn replay(inner: &Inner, records: Vec<(u64, file::Record)>) -> BTreeMap<u64, Tail> {
     let state = inner.meta.state();
     let mut pending = lock(&inner.pending);
     let mut tails: BTreeMap<u64, Tail> = BTreeMap::new();
@@ -462,11 +462,18 @@ pub(crate) fn replay(inner: &Inner, records: Vec<(u64, file::Record)>) -> Result
             continue; // uploaded before the restart
         }
         let tail = tails.entry(r.stream).or_insert_with(|| Tail::of(meta));
+        if r.base + records <= tail.end {
+            continue; // a second copy (a crash in the middle of an adoption)
+        }
         if r.base != tail.end {
-            return Err(Error::Corrupt(format!(
-                "file WAL record of stream {} starts at {} but the stream ends at {}",
-                r.stream, r.base, tail.end
-            )));
+            // Offsets missing before it: nothing after them can be placed.
+            tracing::error!(
+                stream = r.stream,
+                base = r.base,
+                end = tail.end,
+                "file WAL record does not follow its stream; skipped"
+            );
+            continue;
         }
         let producer = tail.place(meta, r.stream, r.producer, records);
         pending.push(r.stream, PendingAppend { base: r.base, batches: r.batches, producer, segment });
@@ -475,7 +482,7 @@ pub(crate) fn replay(inner: &Inner, records: Vec<(u64, file::Record)>) -> Result
     if replayed > 0 {
         tracing::info!(records = replayed, bytes = pending.bytes(), "replayed the file WAL; uploading it");
     }
-    Ok(tails)
+    tails
 }
 
 /// Uploads what the file WAL holds: once `upload_bytes` are pending, or once the oldest

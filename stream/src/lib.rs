@@ -3,6 +3,7 @@
 //! object format, the metadata log and the caches. Knows nothing of Kafka.
 
 mod cache;
+mod compaction;
 mod engine;
 mod error;
 pub mod meta;
@@ -10,6 +11,7 @@ pub mod object;
 mod paths;
 pub mod producer;
 
+pub use compaction::CompactionStats;
 pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
 pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};

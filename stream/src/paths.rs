@@ -29,6 +29,12 @@ pub(crate) fn data_object(writer: &str, n: u64) -> String {
     format!("{DATA}{writer}/{n:016}.floe")
 }
 
+/// Key of an object a compaction writes. Under [`DATA`], so that orphan removal sees
+/// it; its own counter, so it never meets a WAL object's key.
+pub(crate) fn compacted_object(writer: &str, n: u64) -> String {
+    format!("{DATA}{writer}/compacted-{n:016}.floe")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,8 +357,9 @@ async fn commit(
             }
         }
     }
-    if meta.sync().await.is_ok() && !meta.state().referenced_objects().contains(key) {
-        store.delete(key).await?;
+    let unused = meta.sync().await.is_ok() && !meta.state().referenced_objects().contains(key);
+    if unused && let Err(e) = store.delete(key).await {
+        tracing::warn!(key, error = %e, "could not delete an unused compaction output; it stays as an orphan");
     }
     failure.map_or(Ok(false), Err)
 }

@@ -420,6 +420,76 @@ mod tests {
     }
 
     #[test]
+    fn replacements_must_name_the_blocks_the_stream_reads() {
+        let mut st = State::default();
+        let apply = |st: &mut State, c: Change| {
+            st.check(&c).unwrap();
+            st.apply(&c);
+        };
+        apply(
+            &mut st,
+            Change::CreateTopic {
+                name: "t".into(),
+                id: uuid::Uuid::nil(),
+                partitions: 1,
+                configs: BTreeMap::new(),
+            },
+        );
+        for (i, records) in [2u64, 3, 4].into_iter().enumerate() {
+            let base = st.streams[&0].end_offset;
+            let block = BlockEntry { position: i as u64, ..block(0, base, records) };
+            apply(
+                &mut st,
+                Change::CommitObject {
+                    object: format!("o{i}"),
+                    object_size: 9,
+                    blocks: vec![block],
+                    producers: Vec::new(),
+                },
+            );
+        }
+        let id = |i: u64| BlockId { object: format!("o{i}"), position: i };
+        let replace = |base: u64, records: u64, ids: Vec<BlockId>| Change::ReplaceBlocks {
+            object: "c".into(),
+            object_size: 99,
+            replacements: vec![Replacement { block: block(0, base, records), replaced: ids }],
+        };
+        // not ending where the run ends, a block skipped, a block named twice
+        assert!(matches!(st.check(&replace(0, 4, vec![id(0), id(1)])), Err(Error::Invalid(_))));
+        assert!(matches!(st.check(&replace(0, 5, vec![id(0), id(2)])), Err(Error::Invalid(_))));
+        let twice = Change::ReplaceBlocks {
+            object: "c".into(),
+            object_size: 99,
+            replacements: vec![
+                Replacement { block: block(0, 0, 2), replaced: vec![id(0)] },
+                Replacement { block: block(0, 0, 2), replaced: vec![id(0)] },
+            ],
+        };
+        assert!(matches!(st.check(&twice), Err(Error::Invalid(_))));
+        // dropping offsets that are still readable
+        assert!(matches!(st.check(&replace(1, 4, vec![id(0), id(1)])), Err(Error::Invalid(_))));
+        // ... is fine once they are trimmed
+        apply(&mut st, Change::TrimStream { stream: 0, start_offset: 1 });
+        let good = replace(1, 4, vec![id(0), id(1)]);
+        st.check(&good).unwrap();
+        let stale = st.clone();
+        st.apply(&good);
+        let spans: Vec<(String, u64, u64)> = st.streams[&0]
+            .blocks
+            .iter()
+            .map(|b| (b.object.clone(), b.entry.base_offset, b.entry.end_offset()))
+            .collect();
+        assert_eq!(spans, vec![("c".into(), 1, 5), ("o2".into(), 5, 9)]);
+        assert!(!st.referenced_objects().contains("o0"));
+        // the same change again names blocks the stream no longer reads
+        assert!(matches!(st.check(&good), Err(Error::Invalid(_))));
+        // and a trim past the run makes the compactor's plan stale
+        let mut trimmed = stale;
+        trimmed.apply(&Change::TrimStream { stream: 0, start_offset: 5 });
+        assert!(matches!(trimmed.check(&good), Err(Error::Invalid(_))));
+    }
+
+    #[test]
     fn commits_must_be_contiguous() {
         let mut st = State::default();
         let create = Change::CreateTopic {

@@ -223,6 +223,7 @@ impl Engine {
     /// Only for the embedded, single-writer mode: call it before serving, when no
     /// other writer's upload can be in flight. Returns how many were deleted.
     pub async fn remove_orphans(&self) -> Result<usize> {
+        let _no_compaction = self.inner.compactor.pause().await;
         let listed = self.inner.store.list(paths::DATA).await?;
         let orphans: Vec<String> = {
             let state = self.inner.meta.state();

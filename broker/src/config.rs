@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use floe_backends::{StoreSettings, is_secret_option};
-use floe_stream::EngineSettings;
+use floe_stream::{EngineSettings, WalMode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -180,8 +180,15 @@ impl Config {
             // any other FLOE_ variable of the user's are not.
             .merge(Env::prefixed("FLOE_").filter(|key| key.as_str().contains("__")).split("__"))
             .merge(Serialized::defaults(sources.flags.as_layer()));
-        let config: Config = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
+        // A local directory is no safer than the broker's own disk, so the file WAL's
+        // fast acks cost nothing there; a bucket gets the object WAL, which keeps no state
+        // on the broker at all.
+        config.engine.wal.get_or_insert(match config.storage.scheme {
+            floe_backends::Scheme::Fs => WalMode::File,
+            _ => WalMode::Object,
+        });
         Ok(config)
     }
 
@@ -284,6 +291,7 @@ mod tests {
             assert_eq!(config.server.listen, "127.0.0.1:2");
             assert_eq!(config.server.node_id, 4);
             assert_eq!(config.storage.scheme, floe_backends::Scheme::S3);
+            assert_eq!(config.engine.wal, Some(WalMode::Object), "the object WAL over a bucket");
             assert_eq!(config.storage.options["secret_access_key"], "hunter2", "from the environment");
             let shown = config.show().map_err(|e| e.to_string())?;
             assert!(!shown.contains("hunter2") && shown.contains("redacted"), "{shown}");

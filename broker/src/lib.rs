@@ -121,7 +121,7 @@ pub async fn start(config: Config) -> Result<Started> {
     })
     .await?;
     let engine =
-        Engine::start(store.store.clone(), Arc::new(meta), config.engine.clone(), writer, &registry)?;
+        Engine::start(store.store.clone(), Arc::new(meta), config.engine.clone(), writer, &registry).await?;
     // Embedded metadata means one writer per bucket: whatever it does not reference is
     // left over from a crash.
     until_store_answers("removing orphans", || engine.remove_orphans()).await?;
@@ -167,10 +167,22 @@ impl Started {
     }
 }
 
+/// How long a stopping broker tries to upload what its file WAL holds.
+const SHUTDOWN_UPLOAD: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Starts a broker and serves until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     let started = start(config).await?;
     tracing::info!(kafka = %started.kafka, metrics = ?started.metrics, "floe is serving");
+    let engine = started.broker.engine.clone();
     started.serve(shutdown).await;
+    // Leave nothing only on this machine's disk if the store lets us.
+    match tokio::time::timeout(SHUTDOWN_UPLOAD, engine.flush()).await {
+        Ok(Ok(())) => tracing::info!("everything acknowledged is in the store"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not upload the file WAL; it is replayed at the next start")
+        }
+        Err(_) => tracing::warn!("the store is slow; the file WAL is replayed at the next start"),
+    }
     Ok(())
 }

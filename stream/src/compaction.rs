@@ -209,12 +209,6 @@ impl Compactor {
         })
     }
 
-    /// Waits for a running pass and keeps new ones from starting while the guard lives,
-    /// for orphan removal: an output between its write and its commit looks orphaned.
-    pub(crate) async fn pause(&self) -> tokio::sync::MutexGuard<'_, u64> {
-        self.written.lock().await
-    }
-
     /// One pass: plans, reads each input once, writes and commits the new objects, then
     /// hands every input to `release` (which deletes those no stream reads any more).
     /// Stops at the first failure; whatever was committed before it stays.

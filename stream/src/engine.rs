@@ -1,8 +1,9 @@
-//! The engine: appends through the object WAL, reads through the caches, topics and
-//! streams through the metadata store. The WAL task is the only committer of data, so
-//! offsets are assigned in one place, in commit order.
+//! The engine: appends through the WAL (see [`crate::wal`]), reads through the caches,
+//! topics and streams through the metadata store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -10,25 +11,41 @@ use bytes::Bytes;
 use floe_backends::ObjectStore;
 use prometheus::{IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::cache::{BlockCache, LogCache};
 use crate::compaction::{CompactionStats, Compactor};
-use crate::error::{Error, ErrorKind, Result};
-use crate::meta::{BlockRef, Change, MetaStore, ProducerUpdate, Topic};
-use crate::object::{Batch, ObjectBuilder, decode_block, decode_object};
+use crate::error::{Error, Result};
+use crate::meta::{BlockRef, Change, MetaStore, Topic};
+use crate::object::{Batch, decode_block, decode_object};
 use crate::paths;
-use crate::producer::{ProducerStamp, ProducerState, Verdict};
+use crate::producer::ProducerStamp;
+use crate::wal::{self, Append, Pending, WalMode};
 
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSettings {
-    /// How long the object WAL collects appends before writing them as one object.
+    /// Which WAL makes appends durable. Unset: the embedding application chooses (the
+    /// broker takes `file` over a local directory, `object` over a bucket).
+    pub wal: Option<WalMode>,
+    /// How long the object WAL collects appends before writing them as one object. (The
+    /// file WAL does not wait: what arrives during one fsync goes in the next.)
     #[serde(with = "floe_backends::millis")]
     pub wal_window: Duration,
-    /// A window closes early once it holds this many bytes.
+    /// A window (or a file WAL group) closes early once it holds this many bytes.
     pub wal_window_bytes: usize,
+    /// File WAL: the directory of its log, which one process at a time holds.
+    pub wal_dir: PathBuf,
+    /// File WAL: size at which the log moves on to a new segment file.
+    pub wal_segment_bytes: u64,
+    /// File WAL: upload once this many bytes are pending...
+    pub wal_upload_bytes: usize,
+    /// ...or once the oldest pending append has waited this long.
+    #[serde(with = "floe_backends::millis")]
+    pub wal_upload_interval: Duration,
+    /// File WAL: appends wait while this many bytes are not uploaded yet.
+    pub wal_max_pending_bytes: usize,
     /// Memory for the newest batches of every stream.
     pub log_cache_bytes: usize,
     /// Memory for recently read blocks.
@@ -58,8 +75,14 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
+            wal: None,
             wal_window: Duration::from_millis(10),
             wal_window_bytes: 8 << 20,
+            wal_dir: PathBuf::from("floe-data/wal"),
+            wal_segment_bytes: 64 << 20,
+            wal_upload_bytes: 8 << 20,
+            wal_upload_interval: Duration::from_millis(500),
+            wal_max_pending_bytes: 256 << 20,
             log_cache_bytes: 256 << 20,
             block_cache_bytes: 128 << 20,
             readahead_object_bytes: 16 << 20,
@@ -94,35 +117,36 @@ impl Submitted {
     }
 }
 
-struct Append {
-    stream: u64,
-    batches: Vec<Batch>,
-    producer: Option<ProducerStamp>,
-    reply: oneshot::Sender<Result<u64>>,
-}
-
-impl Append {
-    fn records(&self) -> u64 {
-        self.batches.iter().map(|b| u64::from(b.records)).sum()
-    }
-}
-
-impl std::fmt::Debug for Append {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Append").field("stream", &self.stream).finish_non_exhaustive()
-    }
-}
-
+/// What the engine's tasks share.
 #[derive(Debug)]
-struct Inner {
-    store: Arc<dyn ObjectStore>,
-    meta: Arc<dyn MetaStore>,
-    settings: EngineSettings,
-    log_cache: Mutex<LogCache>,
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) meta: Arc<dyn MetaStore>,
+    pub(crate) settings: EngineSettings,
+    pub(crate) log_cache: Mutex<LogCache>,
     block_cache: Mutex<BlockCache>,
-    commits: watch::Sender<u64>,
+    /// Objects being fetched, each with the gate its readers queue at.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped whenever appends become readable, for long polls.
+    pub(crate) commits: watch::Sender<u64>,
     cache_requests: IntCounterVec,
     compactor: Compactor,
+    /// File WAL: durable appends not uploaded yet.
+    pub(crate) pending: Mutex<Pending>,
+    /// This writer's epoch of each stream it has claimed.
+    pub(crate) epochs: Mutex<BTreeMap<u64, u64>>,
+    /// File WAL: something was appended (wakes the uploader).
+    pub(crate) appended: Notify,
+    /// File WAL: something was uploaded (wakes appends held back by back-pressure).
+    pub(crate) uploaded: Notify,
+    /// File WAL: a write failed or the writer was fenced; no more appends.
+    pub(crate) wal_broken: AtomicBool,
+    /// File WAL: someone waits for everything pending to be uploaded.
+    pub(crate) flush_requested: AtomicBool,
+    /// File WAL: every engine handle is gone; upload what is pending and stop.
+    pub(crate) closing: AtomicBool,
+    /// Names this process in the keys of the objects it writes.
+    writer: String,
 }
 
 /// The storage engine. Clones share one engine.
@@ -132,24 +156,16 @@ pub struct Engine {
     wal: mpsc::Sender<Append>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Gives every waiter of a failed window an error of the same kind.
-fn share(e: &Error) -> Error {
-    match e.kind() {
-        ErrorKind::Retriable => Error::Store(floe_backends::Error::Unavailable(e.to_string())),
-        ErrorKind::Fenced => Error::Fenced(e.to_string()),
-        ErrorKind::Corruption => Error::Corrupt(e.to_string()),
-        ErrorKind::InvalidInput | ErrorKind::Internal => Error::Invalid(e.to_string()),
-    }
 }
 
 impl Engine {
     /// Starts an engine over `store` and `meta`. `writer` names this process in object
-    /// keys; it must be unique among processes sharing the bucket.
-    pub fn start(
+    /// keys; it must be unique among processes sharing the bucket. With the file WAL the
+    /// log is replayed first: what it holds beyond the metadata is readable when this
+    /// returns, and uploaded soon after.
+    pub async fn start(
         store: Arc<dyn ObjectStore>,
         meta: Arc<dyn MetaStore>,
         settings: EngineSettings,
@@ -168,17 +184,60 @@ impl Engine {
             meta,
             log_cache: Mutex::new(LogCache::new(settings.log_cache_bytes)),
             block_cache: Mutex::new(BlockCache::new(settings.block_cache_bytes)),
+            fetching: Mutex::new(HashMap::new()),
             settings,
             commits: watch::channel(0).0,
             cache_requests,
             compactor,
+            pending: Mutex::new(Pending::default()),
+            epochs: Mutex::new(BTreeMap::new()),
+            appended: Notify::new(),
+            uploaded: Notify::new(),
+            wal_broken: AtomicBool::new(false),
+            flush_requested: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            writer: writer.clone(),
         });
         let (wal, rx) = mpsc::channel(1024);
-        tokio::spawn(run_wal(inner.clone(), rx, writer));
+        match inner.settings.wal.unwrap_or(WalMode::Object) {
+            WalMode::Object => {
+                tokio::spawn(wal::run_object(inner.clone(), rx, writer));
+            }
+            WalMode::File => {
+                let dir = inner.settings.wal_dir.clone();
+                let segment_bytes = inner.settings.wal_segment_bytes;
+                let (log, records) =
+                    tokio::task::spawn_blocking(move || wal::file::Log::open(&dir, segment_bytes))
+                        .await
+                        .map_err(|e| Error::Wal(e.to_string()))??;
+                let tails = wal::replay(&inner, records)?;
+                let log = Arc::new(Mutex::new(log));
+                tokio::spawn(wal::run_file(inner.clone(), rx, log.clone(), tails));
+                tokio::spawn(wal::run_uploader(inner.clone(), log, writer));
+            }
+        }
         if !inner.settings.compaction_interval.is_zero() {
             tokio::spawn(run_compaction(Arc::downgrade(&inner)));
         }
         Ok(Engine { inner, wal })
+    }
+
+    /// Waits until everything appended so far is in objects: a no-op for the object WAL,
+    /// for the file WAL an upload now rather than later. Fails if the file WAL has
+    /// stopped (a failed write, or another writer took over).
+    pub async fn flush(&self) -> Result<()> {
+        loop {
+            let uploaded = self.inner.uploaded.notified();
+            if lock(&self.inner.pending).since().is_none() {
+                return Ok(());
+            }
+            if self.inner.wal_broken.load(Ordering::Acquire) {
+                return Err(Error::Wal("the file WAL stopped with appends not uploaded".into()));
+            }
+            self.inner.flush_requested.store(true, Ordering::Release);
+            self.inner.appended.notify_one();
+            uploaded.await;
+        }
     }
 
     /// The metadata store.
@@ -223,12 +282,18 @@ impl Engine {
     /// Only for the embedded, single-writer mode: call it before serving, when no
     /// other writer's upload can be in flight. Returns how many were deleted.
     pub async fn remove_orphans(&self) -> Result<usize> {
-        let _no_compaction = self.inner.compactor.pause().await;
         let listed = self.inner.store.list(paths::DATA).await?;
+        // This engine's own objects may be uploads in flight (the file WAL replays at
+        // start), not leftovers.
+        let own = paths::data_prefix(&self.inner.writer);
         let orphans: Vec<String> = {
             let state = self.inner.meta.state();
             let live = state.referenced_objects();
-            listed.into_iter().map(|m| m.key).filter(|k| !live.contains(k.as_str())).collect()
+            listed
+                .into_iter()
+                .map(|m| m.key)
+                .filter(|k| !live.contains(k.as_str()) && !k.starts_with(&own))
+                .collect()
         };
         for key in &orphans {
             self.inner.store.delete(key).await?;
@@ -282,6 +347,11 @@ impl Engine {
     /// Makes every offset below `offset` unreadable; returns the stream's new first
     /// offset. Offsets never move backwards.
     pub async fn trim(&self, stream: u64, offset: u64) -> Result<u64> {
+        let committed = self.inner.meta.state().streams.get(&stream).map(|s| s.end_offset);
+        if committed.is_some_and(|end| offset > end) {
+            // Offsets the file WAL holds: the metadata can only trim what it references.
+            self.flush().await?;
+        }
         let before = objects_of(&self.inner.meta.state(), &[stream], offset);
         self.inner.meta.commit(Change::TrimStream { stream, start_offset: offset }).await?;
         self.inner.release(before);
@@ -341,7 +411,8 @@ impl Engine {
     pub fn bounds(&self, stream: u64) -> Result<(u64, u64)> {
         let state = self.inner.meta.state();
         let s = state.streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
-        Ok((s.start_offset, s.end_offset))
+        let pending = lock(&self.inner.pending).end(stream);
+        Ok((s.start_offset, pending.map_or(s.end_offset, |p| p.max(s.end_offset))))
     }
 
     /// A receiver that changes whenever anything is committed, for long polls.
@@ -361,7 +432,9 @@ impl Engine {
         let mut bytes = 0usize;
         while next < end && (out.is_empty() || bytes < max_bytes) {
             let budget = max_bytes.saturating_sub(bytes);
-            let cached = lock(&self.inner.log_cache).read(stream, next, budget);
+            // Not uploaded yet (file WAL), recently appended, or stored.
+            let pending = lock(&self.inner.pending).read(stream, next, budget);
+            let cached = pending.or_else(|| lock(&self.inner.log_cache).read(stream, next, budget));
             let found = match cached {
                 Some(found) => {
                     self.count("log", "hit");
@@ -442,6 +515,26 @@ impl Engine {
     /// catching up on several streams written together then pays one GET per object,
     /// not one per stream.
     async fn fetch_block(&self, block: &BlockRef) -> Result<Bytes> {
+        // One fetch per object at a time: readers missing on an object that is being
+        // fetched wait for that fetch and then find their block in the cache.
+        let gate = lock(&self.inner.fetching).entry(block.object.clone()).or_default().clone();
+        let turn = gate.lock().await;
+        let cached = lock(&self.inner.block_cache).get(&block.object, block.entry.position);
+        let result = match cached {
+            Some(bytes) => Ok(bytes),
+            None => self.fetch_uncached(block).await,
+        };
+        drop(turn);
+        let mut fetching = lock(&self.inner.fetching);
+        // Only the map and this task hold the gate: nobody waits on it any more. (Others
+        // take it only under the map's lock, which is held here.)
+        if Arc::strong_count(&gate) == 2 {
+            fetching.remove(&block.object);
+        }
+        result
+    }
+
+    async fn fetch_uncached(&self, block: &BlockRef) -> Result<Bytes> {
         let e = block.entry;
         let whole = block.object_size > 0 && block.object_size <= self.inner.settings.readahead_object_bytes;
         if !whole {
@@ -479,7 +572,8 @@ impl Engine {
                 .collect()
         };
         let Some(from) = candidates.first().copied() else {
-            return Ok(None);
+            // Not in any object: perhaps among the appends not uploaded yet.
+            return Ok(lock(&self.inner.pending).offset_for_timestamp(stream, timestamp));
         };
         let batches = self.read_block(stream, from).await?;
         Ok(batches
@@ -557,134 +651,4 @@ fn objects_of(state: &crate::meta::State, streams: &[u64], below: u64) -> Vec<St
     out.sort();
     out.dedup();
     out
-}
-
-/// The object WAL: collects appends for a window, writes them as one object, commits
-/// its index, then answers every append of the window.
-async fn run_wal(inner: Arc<Inner>, mut rx: mpsc::Receiver<Append>, writer: String) {
-    let mut objects = 0u64;
-    while let Some(first) = rx.recv().await {
-        let mut bytes: usize = first.batches.iter().map(|b| b.payload.len()).sum();
-        let mut window = vec![first];
-        let deadline = tokio::time::Instant::now() + inner.settings.wal_window;
-        while bytes < inner.settings.wal_window_bytes {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(append)) => {
-                    bytes += append.batches.iter().map(|b| b.payload.len()).sum::<usize>();
-                    window.push(append);
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        objects += 1;
-        flush(&inner, window, &paths::data_object(&writer, objects)).await;
-    }
-}
-
-async fn flush(inner: &Inner, window: Vec<Append>, key: &str) {
-    if let Err(e) = inner.meta.sync().await {
-        tracing::warn!(error = %e, "metadata not in sync; failing the WAL window");
-        for a in window {
-            let _ = a.reply.send(Err(share(&e)));
-        }
-        return;
-    }
-    // Group by stream, keeping each stream's appends in arrival order.
-    let mut by_stream: BTreeMap<u64, Vec<Append>> = BTreeMap::new();
-    for append in window {
-        by_stream.entry(append.stream).or_default().push(append);
-    }
-    let mut builder = ObjectBuilder::new();
-    // (stream, base offset, append, whether it is written by this window)
-    let mut waiting: Vec<(u64, u64, Append, bool)> = Vec::new();
-    let mut producers: Vec<ProducerUpdate> = Vec::new();
-    {
-        let state = inner.meta.state();
-        for (stream, appends) in by_stream {
-            let Some(meta) = state.streams.get(&stream) else {
-                for a in appends {
-                    let _ = a.reply.send(Err(Error::UnknownStream(stream)));
-                }
-                continue;
-            };
-            // Producer state as this window changes it, append by append.
-            let mut seen: BTreeMap<u64, ProducerState> = BTreeMap::new();
-            let mut next = meta.end_offset;
-            let mut batches = Vec::new();
-            for a in appends {
-                let records = a.records();
-                if let Some(p) = a.producer {
-                    let current = seen.get(&p.id).or_else(|| meta.producers.get(&p.id));
-                    match ProducerState::check(current, p, records as u32) {
-                        Err(e) => {
-                            let _ = a.reply.send(Err(e));
-                            continue;
-                        }
-                        Ok(Verdict::Duplicate(base)) => {
-                            waiting.push((stream, base, a, false));
-                            continue;
-                        }
-                        Ok(Verdict::Append) => {
-                            let mut updated = current.cloned().unwrap_or_default();
-                            updated.record(p.epoch, p.first_sequence, records as u32, next);
-                            seen.insert(p.id, updated);
-                            producers.push(ProducerUpdate {
-                                stream,
-                                producer: p.id,
-                                epoch: p.epoch,
-                                first_sequence: p.first_sequence,
-                                records: records as u32,
-                                base_offset: next,
-                            });
-                        }
-                    }
-                }
-                let base = next;
-                next += records;
-                batches.extend(a.batches.iter().cloned());
-                waiting.push((stream, base, a, true));
-            }
-            if !batches.is_empty() {
-                builder.add_block(stream, meta.end_offset, &batches);
-            }
-        }
-    }
-    if builder.is_empty() {
-        // Nothing new: only duplicates of appends already committed.
-        for (_, base, a, _) in waiting {
-            let _ = a.reply.send(Ok(base));
-        }
-        return;
-    }
-    let (object, blocks) = builder.finish();
-    let object_size = object.len() as u64;
-    let result = async {
-        inner.store.put(key, object).await?;
-        inner
-            .meta
-            .commit(Change::CommitObject { object: key.to_string(), object_size, blocks, producers })
-            .await
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(object = key, error = %e, "WAL window failed; its appends are not acknowledged");
-        for (_, _, a, _) in waiting {
-            let _ = a.reply.send(Err(share(&e)));
-        }
-        return;
-    }
-    {
-        let mut cache = lock(&inner.log_cache);
-        for (stream, base, a, _) in waiting.iter().filter(|w| w.3) {
-            let mut at = *base;
-            for b in &a.batches {
-                cache.push(*stream, at, b.clone());
-                at += u64::from(b.records);
-            }
-        }
-    }
-    for (_, base, a, _) in waiting {
-        let _ = a.reply.send(Ok(base));
-    }
-    inner.commits.send_modify(|n| *n += 1);
 }

@@ -55,6 +55,9 @@ pub enum Error {
     /// An append's producer epoch is older than one already seen.
     #[error("producer fenced: {0}")]
     ProducerFenced(String),
+    /// The file WAL could not be read or written.
+    #[error("file WAL: {0}")]
+    Wal(String),
     /// The engine is shutting down.
     #[error("engine is shut down")]
     Closed,
@@ -77,7 +80,7 @@ impl Error {
             | Error::OutOfOrderSequence(_) => ErrorKind::InvalidInput,
             Error::Fenced(_) | Error::ProducerFenced(_) => ErrorKind::Fenced,
             Error::Corrupt(_) => ErrorKind::Corruption,
-            Error::Closed => ErrorKind::Retriable,
+            Error::Closed | Error::Wal(_) => ErrorKind::Retriable,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! floe-stream: Floe's storage engine. Streams of opaque record batches with contiguous
-//! offsets, kept in objects on any store `floe-backends` reaches: the object WAL, the
-//! object format, the metadata log and the caches. Knows nothing of Kafka.
+//! offsets, kept in objects on any store `floe-backends` reaches: the object and file
+//! WALs, the object format, the metadata log and the caches. Knows nothing of Kafka.
 
 mod cache;
 mod compaction;
@@ -10,6 +10,7 @@ pub mod meta;
 pub mod object;
 mod paths;
 pub mod producer;
+mod wal;
 
 pub use compaction::CompactionStats;
 pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
@@ -17,3 +18,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};
 pub use object::Batch;
 pub use producer::ProducerStamp;
+pub use wal::WalMode;

@@ -146,7 +146,8 @@ impl ObjectBuilder {
     }
 }
 
-fn encode_frame(buf: &mut BytesMut, batch: &Batch) {
+/// Appends one frame holding `batch`.
+pub(crate) fn encode_frame(buf: &mut BytesMut, batch: &Batch) {
     let start = buf.len();
     buf.put_u32_le(batch.payload.len() as u32);
     buf.put_u32_le(batch.records);

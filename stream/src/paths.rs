@@ -26,13 +26,20 @@ pub(crate) fn seq_of(key: &str) -> Option<u64> {
 /// Key of a data object. `writer` is the writing engine's session id, `n` its counter,
 /// so two engines sharing a bucket never pick the same key.
 pub(crate) fn data_object(writer: &str, n: u64) -> String {
-    format!("{DATA}{writer}/{n:016}.floe")
+    format!("{}{n:016}.floe", data_prefix(writer))
 }
 
-/// Key of an object a compaction writes. Under [`DATA`], so that orphan removal sees
-/// it; its own counter, so it never meets a WAL object's key.
+/// Prefix of every data object `writer` writes.
+pub(crate) fn data_prefix(writer: &str) -> String {
+    format!("{DATA}{writer}/")
+}
+
+/// Key of an object a compaction writes. Under the writer's prefix, so that its own
+/// orphan sweep leaves an output between write and commit alone and a later session's
+/// sweep removes it if the commit never came; its own counter, so it never meets a WAL
+/// object's key.
 pub(crate) fn compacted_object(writer: &str, n: u64) -> String {
-    format!("{DATA}{writer}/compacted-{n:016}.floe")
+    format!("{}compacted-{n:016}.floe", data_prefix(writer))
 }
 
 #[cfg(test)]

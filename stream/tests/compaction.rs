@@ -43,7 +43,7 @@ async fn engine_with(
     registry: &prometheus::Registry,
 ) -> Engine {
     let meta = EmbeddedMeta::open(store.store.clone(), writer.into(), 8).await.unwrap();
-    Engine::start(store.store.clone(), Arc::new(meta), settings, writer.into(), registry).unwrap()
+    Engine::start(store.store.clone(), Arc::new(meta), settings, writer.into(), registry).await.unwrap()
 }
 
 async fn engine(store: &Store, writer: &str) -> Engine {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use floe_backends::{Op, Scheme, Store, StoreSettings};
-use floe_stream::{Batch, EmbeddedMeta, Engine, EngineSettings, Error, ErrorKind};
+use floe_stream::{Batch, EmbeddedMeta, Engine, EngineSettings, Error, ErrorKind, WalMode};
 
 fn store(scheme: Scheme, root: &str) -> Store {
     let mut s = StoreSettings { scheme, root: root.into(), ..StoreSettings::default() };
@@ -19,23 +19,45 @@ fn store(scheme: Scheme, root: &str) -> Store {
     floe_backends::open(&s, &prometheus::Registry::new()).unwrap()
 }
 
-async fn engine(store: &Store, writer: &str) -> Engine {
-    let meta = EmbeddedMeta::open(store.store.clone(), writer.into(), 4).await.unwrap();
-    let settings = EngineSettings {
+fn settings() -> EngineSettings {
+    EngineSettings {
+        wal: Some(WalMode::Object),
         wal_window: Duration::from_millis(2),
         delete_grace: Duration::ZERO,
         ..EngineSettings::default()
-    };
+    }
+}
+
+/// File WAL settings with the log in `dir`; uploads only when asked (flush).
+fn file_wal(dir: &std::path::Path) -> EngineSettings {
+    EngineSettings {
+        wal: Some(WalMode::File),
+        wal_dir: dir.to_path_buf(),
+        wal_upload_interval: Duration::from_secs(3600),
+        wal_upload_bytes: usize::MAX / 4,
+        ..settings()
+    }
+}
+
+async fn engine_with(store: &Store, writer: &str, settings: EngineSettings) -> Result<Engine, Error> {
+    let meta = EmbeddedMeta::open(store.store.clone(), writer.into(), 4).await.unwrap();
     Engine::start(store.store.clone(), Arc::new(meta), settings, writer.into(), &prometheus::Registry::new())
-        .unwrap()
+        .await
+}
+
+async fn engine(store: &Store, writer: &str) -> Engine {
+    engine_with(store, writer, settings()).await.unwrap()
 }
 
 fn batch(tag: u64, records: u32) -> Batch {
     Batch { payload: Bytes::from(format!("batch-{tag}")), records, max_timestamp: tag as i64 * 10 }
 }
 
-async fn scenario(store: Store) {
-    let e = engine(&store, "w1").await;
+/// The engine behind `scenario`: each writer gets its own settings (its own machine).
+type Setup = fn(&str) -> EngineSettings;
+
+async fn scenario(store: Store, setup: Setup) {
+    let e = engine_with(&store, "w1", setup("w1")).await.unwrap();
     let topic = e.create_topic("t", 2, BTreeMap::new()).await.unwrap();
     let (s0, s1) = (topic.streams[0], topic.streams[1]);
     let mut expected = Vec::new();
@@ -66,8 +88,9 @@ async fn scenario(store: Store) {
     assert!(matches!(e.read(s0, 61, 10).await, Err(Error::OffsetOutOfRange { .. })));
 
     // a new engine on the same bucket, with nothing else, sees everything
+    e.flush().await.unwrap();
     drop(e);
-    let e2 = engine(&store, "w2").await;
+    let e2 = engine_with(&store, "w2", setup("w2")).await.unwrap();
     let reads = |s: &Store| s.metrics.requests(Op::GetRange) + s.metrics.requests(Op::Get);
     let gets_before = reads(&store);
     let all = e2.read(s0, 0, 1 << 30).await.unwrap();
@@ -83,15 +106,149 @@ async fn scenario(store: Store) {
     assert_eq!(reads(&store), gets);
 }
 
+fn object_wal(_: &str) -> EngineSettings {
+    settings()
+}
+
+/// A file WAL in a fresh directory per writer, uploading on its own schedule.
+fn local_file_wal(writer: &str) -> EngineSettings {
+    let dir = tempfile::Builder::new().prefix(&format!("floe-wal-{writer}")).tempdir().unwrap().keep();
+    EngineSettings { wal_upload_interval: Duration::from_millis(20), ..file_wal(&dir) }
+}
+
 #[tokio::test]
 async fn memory_scenario() {
-    scenario(store(Scheme::Memory, "/")).await;
+    scenario(store(Scheme::Memory, "/"), object_wal).await;
 }
 
 #[tokio::test]
 async fn fs_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    scenario(store(Scheme::Fs, dir.path().to_str().unwrap())).await;
+    scenario(store(Scheme::Fs, dir.path().to_str().unwrap()), object_wal).await;
+}
+
+#[tokio::test]
+async fn memory_scenario_file_wal() {
+    scenario(store(Scheme::Memory, "/"), local_file_wal).await;
+}
+
+#[tokio::test]
+async fn fs_scenario_file_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(store(Scheme::Fs, dir.path().to_str().unwrap()), local_file_wal).await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn payloads(read: &[floe_stream::ReadBatch]) -> Vec<(u64, String)> {
+    read.iter().map(|r| (r.base_offset, String::from_utf8(r.batch.payload.to_vec()).unwrap())).collect()
+}
+
+#[tokio::test]
+async fn file_wal_acks_from_disk_and_a_crash_loses_nothing_it_acked() {
+    use floe_stream::ProducerStamp;
+    let st = store(Scheme::Memory, "/");
+    let (wal, crashed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let e = engine_with(&st, "w1", file_wal(wal.path())).await.unwrap();
+    let t = e.create_topic("t", 2, BTreeMap::new()).await.unwrap();
+    let (s0, s1) = (t.streams[0], t.streams[1]);
+    let id = e.allocate_producer_id().await.unwrap();
+    let stamp = |seq| Some(ProducerStamp { id, epoch: 0, first_sequence: seq });
+    for i in 0..10u64 {
+        let (a, b) = tokio::join!(
+            async { e.submit(s0, vec![batch(i, 2)], stamp(2 * i as i32)).await?.durable().await },
+            e.append(s1, vec![batch(100 + i, 1)])
+        );
+        assert_eq!((a.unwrap(), b.unwrap()), (2 * i, i));
+    }
+    assert!(st.store.list("data/").await.unwrap().is_empty(), "acked from the local log: no object yet");
+    assert_eq!(e.bounds(s0).unwrap(), (0, 20));
+    let expected0 = payloads(&e.read(s0, 0, 1 << 20).await.unwrap());
+    assert_eq!(expected0.len(), 10, "pending appends are readable");
+
+    // kill -9: the log as it is on disk now, a torn record at its end, a new process
+    copy_dir(wal.path(), crashed.path());
+    let mut last: Vec<_> = std::fs::read_dir(crashed.path()).unwrap().map(|d| d.unwrap().path()).collect();
+    last.retain(|p| p.extension().is_some_and(|x| x == "log"));
+    last.sort();
+    let torn = last.last().unwrap();
+    let mut bytes = std::fs::read(torn).unwrap();
+    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(torn, bytes).unwrap();
+    let e2 = engine_with(&st, "w2", file_wal(crashed.path())).await.unwrap();
+    assert_eq!(e2.bounds(s0).unwrap(), (0, 20), "replayed before serving");
+    assert_eq!(payloads(&e2.read(s0, 0, 1 << 20).await.unwrap()), expected0);
+    // the producer's state came back with the log: a retry is still a duplicate
+    let retry = e2.submit(s0, vec![batch(9, 2)], stamp(18)).await.unwrap().durable().await.unwrap();
+    assert_eq!(retry, 18);
+    assert_eq!(e2.append(s1, vec![batch(110, 1)]).await.unwrap(), 10);
+    e2.flush().await.unwrap();
+    assert!(!st.store.list("data/").await.unwrap().is_empty());
+
+    // the old process took nothing further: it was fenced by the new one
+    assert_eq!(e.flush().await.unwrap_err().kind(), ErrorKind::Retriable);
+    assert!(e.append(s1, vec![batch(999, 1)]).await.is_err(), "a fenced writer acks nothing more");
+
+    // everything is in the bucket now: a third engine with no log at all has it
+    let e3 = engine(&st, "w3").await;
+    assert_eq!(payloads(&e3.read(s0, 0, 1 << 20).await.unwrap()), expected0);
+    let s1_all = payloads(&e3.read(s1, 0, 1 << 20).await.unwrap());
+    assert_eq!(s1_all.len(), 11);
+    assert_eq!(s1_all.iter().map(|(o, _)| *o).collect::<Vec<_>>(), (0..11).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn file_wal_rides_out_a_store_outage_and_lost_answers() {
+    let st = store(Scheme::Memory, "/");
+    let wal = tempfile::tempdir().unwrap();
+    let fast = EngineSettings { wal_upload_interval: Duration::from_millis(5), ..file_wal(wal.path()) };
+    let e = engine_with(&st, "w1", fast.clone()).await.unwrap();
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
+    assert_eq!(e.append(s, vec![batch(0, 1)]).await.unwrap(), 0, "claims the stream while the store is up");
+    st.faults.set_down(true);
+    for i in 1..20u64 {
+        assert_eq!(
+            e.append(s, vec![batch(i, 1)]).await.unwrap(),
+            i,
+            "acked from the log while the store is down"
+        );
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(200), e.flush()).await.is_err(), "cannot upload yet");
+    st.faults.set_down(false);
+    // every write lands but half the answers are lost
+    st.faults.set_ambiguous_rate(0.5);
+    for i in 20..40u64 {
+        assert_eq!(e.append(s, vec![batch(i, 1)]).await.unwrap(), i);
+    }
+    let flushed = async { while e.flush().await.is_err() {} };
+    tokio::time::timeout(Duration::from_secs(30), flushed).await.unwrap();
+    st.faults.set_ambiguous_rate(0.0);
+    e.flush().await.unwrap();
+    let e2 = engine(&st, "w2").await;
+    let all = payloads(&e2.read(s, 0, 1 << 20).await.unwrap());
+    let expected: Vec<(u64, String)> = (0..40).map(|i| (i, format!("batch-{i}"))).collect();
+    assert_eq!(all, expected, "each acked append exactly once, at its acked offset");
+}
+
+#[tokio::test]
+async fn an_old_writer_is_fenced_once_another_takes_the_stream_over() {
+    let st = store(Scheme::Memory, "/");
+    let old = engine(&st, "old").await;
+    let s = old.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
+    assert_eq!(old.append(s, vec![batch(0, 1)]).await.unwrap(), 0);
+    let new = engine(&st, "new").await;
+    assert_eq!(new.append(s, vec![batch(1, 1)]).await.unwrap(), 1);
+    let err = old.append(s, vec![batch(2, 1)]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Fenced, "{err}");
+    assert_eq!(new.append(s, vec![batch(3, 1)]).await.unwrap(), 2);
+    let all = payloads(&new.read(s, 0, 1 << 20).await.unwrap());
+    assert_eq!(all, vec![(0, "batch-0".into()), (1, "batch-1".into()), (2, "batch-3".into())]);
 }
 
 #[tokio::test]
@@ -189,6 +346,23 @@ async fn catch_up_reads_fetch_each_object_once() {
     assert!(for_s0 as usize <= objects, "{for_s0} GETs for {objects} objects");
     assert_eq!(cold.read(s1, 0, 1 << 30).await.unwrap().len(), 8);
     assert_eq!(reads() - before, for_s0, "stream 1 came with stream 0's objects: no more GETs");
+
+    // many readers missing on the same objects at once share each fetch
+    let colder = engine(&st, "w3").await;
+    st.faults.set_latency(Duration::from_millis(5)); // so that the readers' misses overlap
+    let before = reads();
+    let readers: Vec<_> = (0..16)
+        .map(|i| {
+            let e = colder.clone();
+            let s = if i % 2 == 0 { s0 } else { s1 };
+            tokio::spawn(async move { e.read(s, 0, 1 << 30).await.unwrap().len() })
+        })
+        .collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), 8);
+    }
+    assert_eq!(reads() - before, for_s0, "one GET per object, however many readers miss on it");
+    st.faults.set_latency(Duration::ZERO);
 }
 
 #[tokio::test]
@@ -210,9 +384,25 @@ async fn a_torn_metadata_tail_is_cut_but_earlier_damage_is_corruption() {
     assert!(!torn.exists(), "the torn tail was cut");
     assert_eq!(e2.bounds(s).unwrap(), (0, 1));
     assert_eq!(e2.append(s, vec![batch(1, 1)]).await.unwrap(), 1, "and the log goes on");
+    e2.append(s, vec![batch(2, 1)]).await.unwrap();
+    e2.append(s, vec![batch(3, 1)]).await.unwrap();
     drop(e2);
-    // damage before the tail is not a crash artefact: refuse to start
-    std::fs::write(&entries[0], b"{garbage").unwrap();
+    // damage before the tail (past the latest snapshot) is not a crash artefact: refuse
+    // to start
+    let latest = |dir: &str| {
+        let mut keys: Vec<_> =
+            std::fs::read_dir(dir).map(|r| r.map(|d| d.unwrap().path()).collect()).unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    let snapshot = latest(dir.path().join("meta/snapshot").to_str().unwrap()).pop();
+    let covered = snapshot.map_or(String::new(), |p| p.file_name().unwrap().to_str().unwrap().to_string());
+    let live: Vec<_> = latest(log.to_str().unwrap())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_str().unwrap() > covered.as_str())
+        .collect();
+    assert!(live.len() >= 2, "{live:?}");
+    std::fs::write(&live[0], b"{garbage").unwrap();
     let err = EmbeddedMeta::open(st.store.clone(), "w3".into(), 4).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corruption, "{err}");
 }
@@ -266,8 +456,10 @@ async fn orphans_of_a_crash_are_removed_and_nothing_else() {
     st.store.put("data/dead-writer/0000000000000001.floe", Bytes::from_static(b"partial")).await.unwrap();
     assert_eq!(st.store.list("data/").await.unwrap().len(), 2);
     let e2 = engine(&st, "w2").await;
+    // the engine's own upload in flight (a file WAL replaying) is not an orphan
+    st.store.put("data/w2/0000000000000001.floe", Bytes::from_static(b"in flight")).await.unwrap();
     assert_eq!(e2.remove_orphans().await.unwrap(), 1);
-    assert_eq!(st.store.list("data/").await.unwrap().len(), 1);
+    assert_eq!(st.store.list("data/").await.unwrap().len(), 2);
     assert_eq!(e2.read(s, 0, 100).await.unwrap().len(), 1, "committed data untouched");
     assert_eq!(e2.remove_orphans().await.unwrap(), 0);
 }

@@ -59,11 +59,14 @@ def moto():
 
 
 class Store:
-    """Where a test's brokers keep their data: `env` points a broker at it."""
+    """Where a test's brokers keep their data: `env` points a broker at it. `wal` is the
+    broker's default WAL over this store: the file WAL over a local directory, the object
+    WAL over a bucket."""
 
     def __init__(self, kind, env):
         self.kind = kind
         self.env = env
+        self.wal = "file" if kind == "fs" else "object"
 
 
 @pytest.fixture(params=["fs", "s3"])
@@ -88,18 +91,26 @@ def store(request, tmp_path):
 
 
 class Broker:
-    """A running `floe serve`, started in a fresh, empty working (data) directory."""
+    """A running `floe serve`, started in `workdir` (its disk), or in a fresh, empty one."""
 
-    def __init__(self, store, extra_env=None):
+    def __init__(self, store, extra_env=None, workdir=None):
         self.store = store
         self.extra_env = extra_env or {}
         self.proc = None
-        self.workdir = None
+        self.workdir = workdir
+        self.wal = self.extra_env.get("FLOE_ENGINE__WAL", store.wal)
+
+    def successor_workdir(self):
+        """Where a broker replacing this one starts: on the same disk when acknowledged
+        records may live only there (the file WAL), else on an empty one, since a broker
+        with the object WAL keeps nothing that matters."""
+        return self.workdir if self.wal == "file" else None
 
     def start(self, wait=True):
         self.port = free_port()
         self.metrics_port = free_port()
-        self.workdir = tempfile.mkdtemp(prefix="floe-node-")
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix="floe-node-")
         env = dict(os.environ)
         env.update(self.store.env)
         env.update(
@@ -111,7 +122,7 @@ class Broker:
             }
         )
         env.update(self.extra_env)
-        self.log_path = Path(self.workdir) / "floe.log"
+        self.log_path = Path(self.workdir) / f"floe-{self.port}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([FLOE_BIN, "serve"], cwd=self.workdir, env=env, stdout=self.log, stderr=self.log)
         wait_for_port(self.port if wait else self.metrics_port, self.proc)
@@ -182,8 +193,8 @@ class Broker:
 def broker_factory(store):
     brokers = []
 
-    def make(wait=True, **extra_env):
-        b = Broker(store, {k.upper(): str(v) for k, v in extra_env.items()}).start(wait)
+    def make(wait=True, workdir=None, **extra_env):
+        b = Broker(store, {k.upper(): str(v) for k, v in extra_env.items()}, workdir).start(wait)
         brokers.append(b)
         return b
 

@@ -91,7 +91,10 @@ def test_retention_bytes_trims_and_deletes_objects(broker_factory):
 
     from confluent_kafka import Consumer
 
-    broker = broker_factory(floe_server__retention_check_interval=200, floe_engine__delete_grace=0)
+    # the object WAL: one block per produce call, so the expected low watermark is exact
+    broker = broker_factory(
+        floe_server__retention_check_interval=200, floe_engine__delete_grace=0, floe_engine__wal="object"
+    )
     a = admin(broker)
     a.create_topics([NewTopic("bounded", 1, 1, config={"retention.bytes": "20000"})])["bounded"].result(10)
     for _ in range(20):  # 20 produce calls, 20 objects of ~5 KB

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 
+import pytest
 from confluent_kafka import Producer
 
 from clients import check_acked, create_topic
@@ -49,9 +50,10 @@ class AckRecorder:
         self.producer.flush(10)  # outstanding messages fail (broker dead) or are acked
 
 
-def test_kill_minus_nine_loses_no_acked_record(broker_factory):
+@pytest.mark.parametrize("wal", ["file", "object"])
+def test_kill_minus_nine_loses_no_acked_record(broker_factory, wal):
     rng = random.Random(1234)
-    broker = broker_factory()
+    broker = broker_factory(floe_engine__wal=wal)
     create_topic(broker.bootstrap, "crash", 3)
     acked, sent = {}, 0
     for cycle in range(CYCLES):
@@ -63,6 +65,6 @@ def test_kill_minus_nine_loses_no_acked_record(broker_factory):
         sent = rec.next
         for value, where in rec.acked.items():
             assert acked.setdefault(value, where) == where, f"{value} acked twice at different offsets"
-        broker = broker_factory()
+        broker = broker_factory(workdir=broker.successor_workdir(), floe_engine__wal=wal)
     assert len(acked) > CYCLES * 10, f"only {len(acked)} records acked: the test did not load the broker"
     check_acked(broker.bootstrap, "crash", 3, acked)

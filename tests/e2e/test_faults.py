@@ -73,7 +73,7 @@ def test_restart_while_the_store_is_down(broker_factory):
     acked, _ = produce_through(first, "patient", 200, lambda: None)
     first.kill()
     # the new broker starts with every store request failing: it waits, it does not exit
-    second = broker_factory(wait=False, floe_storage__faults__error_rate="1.0", **CONTROL)
+    second = broker_factory(wait=False, workdir=first.successor_workdir(), floe_storage__faults__error_rate="1.0", **CONTROL)
     time.sleep(1.5)
     assert second.alive(), second.tail()
     import socket

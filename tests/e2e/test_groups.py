@@ -89,7 +89,7 @@ def test_committed_offsets_survive_broker_restart(broker_factory):
     seen = poll_until({"c": c}, {}, 30)
     c.close()
     first.kill()
-    second = broker_factory()
+    second = broker_factory(workdir=first.successor_workdir())
     produce_n(second.bootstrap, "resume", 50, 20)
     c2 = group_consumer(second.bootstrap, "g-resume")
     c2.subscribe(["resume"])

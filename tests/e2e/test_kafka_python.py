@@ -70,7 +70,7 @@ def test_kafka_python_big_record_and_restart(broker_factory):
     offsets = [producer.send("kp-big", value=v, key=b"k").get(timeout=30).offset for v in (b"a", big, b"b")]
     producer.close()
     assert offsets == [0, 1, 2]
-    first.stop()
+    first.stop()  # a clean stop uploads what the file WAL holds: nothing stays on its disk
     second = broker_factory()
     received = kp_consume(second.bootstrap, "kp-big", 1, 3)
     assert [(o, v) for o, _, v, _ in received[0]] == [(0, b"a"), (1, big), (2, b"b")]

@@ -1,7 +1,9 @@
 //! The embedded metadata store: a log of changes in the data bucket, one object per
 //! entry, each written with create-if-absent so two writers can never both append the
 //! same entry. Snapshots every `snapshot_every` entries keep start-up short; the log
-//! entries a snapshot covers are deleted afterwards.
+//! entries a snapshot covers are deleted afterwards, but only after a grace period: a
+//! slot that is free again could be taken by a stale writer (one that has not seen the
+//! newer entries), whose create-if-absent would then succeed where it must fail.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -14,6 +16,9 @@ use tokio::sync::Mutex;
 use super::{Change, MetaStore, State};
 use crate::error::{Error, Result};
 use crate::paths;
+
+/// How long covered log entries outlive the snapshot that covers them.
+const GC_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LogEntry {
@@ -44,6 +49,7 @@ pub struct EmbeddedMeta {
     store: Arc<dyn ObjectStore>,
     writer: String,
     snapshot_every: u64,
+    gc_grace: std::time::Duration,
     state: RwLock<State>,
     cursor: Mutex<Cursor>,
 }
@@ -127,9 +133,16 @@ impl EmbeddedMeta {
             store,
             writer,
             snapshot_every: snapshot_every.max(1),
+            gc_grace: GC_GRACE,
             state: RwLock::new(state),
             cursor: Mutex::new(Cursor { next_seq, snapshot_seq, uncertain: None }),
         })
+    }
+
+    /// Sets how long covered log entries are kept (default ten minutes).
+    pub fn with_gc_grace(mut self, grace: std::time::Duration) -> Self {
+        self.gc_grace = grace;
+        self
     }
 
     fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -173,7 +186,9 @@ impl EmbeddedMeta {
         cursor.snapshot_seq = seq;
         // The snapshot covers everything up to seq: older entries are dead weight.
         let store = self.store.clone();
+        let grace = self.gc_grace;
         tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
             let mut doomed: Vec<String> = (previous + 1..=seq).map(paths::meta_log).collect();
             if previous > 0 {
                 doomed.push(paths::meta_snapshot(previous));

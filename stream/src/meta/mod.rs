@@ -93,6 +93,10 @@ pub struct StreamMeta {
     /// Idempotent producers' recent appends, by producer id.
     #[serde(default)]
     pub producers: BTreeMap<u64, ProducerState>,
+    /// Epoch of the stream's current writer: each writer that takes a stream over bumps
+    /// it, and a commit made under an older epoch is refused (0: never claimed).
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl StreamMeta {
@@ -149,6 +153,16 @@ pub enum Change {
         /// Idempotent producers' appends in it.
         #[serde(default)]
         producers: Vec<ProducerUpdate>,
+        /// The writer's epoch for each stream it writes; each must be the stream's
+        /// current one.
+        #[serde(default, with = "pairs")]
+        epochs: BTreeMap<u64, u64>,
+    },
+    /// A writer takes streams over: each gets the new epoch given, one past its current.
+    ClaimStreams {
+        /// New epoch, by stream.
+        #[serde(with = "pairs")]
+        epochs: BTreeMap<u64, u64>,
     },
     /// Hands out one producer id.
     AllocateProducerId,
@@ -186,6 +200,22 @@ pub enum Change {
     },
 }
 
+/// A map with integer keys as a list of pairs: an internally tagged enum cannot read
+/// integer keys back from JSON's string keys.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(map: &BTreeMap<u64, u64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u64, u64>, D::Error> {
+        Ok(Vec::<(u64, u64)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
 impl State {
     /// Checks that `change` can be applied: the one place changes are validated.
     pub fn check(&self, change: &Change) -> Result<()> {
@@ -204,6 +234,17 @@ impl State {
                 }
             }
             Change::AllocateProducerId => {}
+            Change::ClaimStreams { epochs } => {
+                for (id, epoch) in epochs {
+                    let stream = self.streams.get(id).ok_or(Error::UnknownStream(*id))?;
+                    if *epoch != stream.epoch + 1 {
+                        return Err(Error::Fenced(format!(
+                            "stream {id} is at epoch {}; claiming {epoch} lost a race",
+                            stream.epoch
+                        )));
+                    }
+                }
+            }
             Change::SetTopicConfigs { name, .. } => {
                 if !self.topics.contains_key(name) {
                     return Err(Error::UnknownTopic(name.clone()));
@@ -242,9 +283,17 @@ impl State {
                     }
                 }
             }
-            Change::CommitObject { blocks, .. } => {
+            Change::CommitObject { blocks, epochs, .. } => {
                 for b in blocks {
                     let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
+                    if epochs.get(&b.stream) != Some(&stream.epoch) {
+                        return Err(Error::Fenced(format!(
+                            "stream {} is at epoch {}; this writer's is {:?}",
+                            b.stream,
+                            stream.epoch,
+                            epochs.get(&b.stream)
+                        )));
+                    }
                     if b.base_offset != stream.end_offset {
                         return Err(Error::Invalid(format!(
                             "block for stream {} starts at {} but the stream ends at {}",
@@ -319,7 +368,7 @@ impl State {
                     }
                 }
             }
-            Change::CommitObject { object, object_size, blocks, producers } => {
+            Change::CommitObject { object, object_size, blocks, producers, .. } => {
                 for b in blocks {
                     if let Some(stream) = self.streams.get_mut(&b.stream) {
                         stream.end_offset = b.end_offset();
@@ -353,6 +402,13 @@ impl State {
                 }
             }
             Change::AllocateProducerId => self.next_producer_id += 1,
+            Change::ClaimStreams { epochs } => {
+                for (id, epoch) in epochs {
+                    if let Some(stream) = self.streams.get_mut(id) {
+                        stream.epoch = *epoch;
+                    }
+                }
+            }
             Change::SetTopicConfigs { name, configs } => {
                 if let Some(topic) = self.topics.get_mut(name) {
                     topic.configs = configs.clone();
@@ -435,6 +491,7 @@ mod tests {
                 configs: BTreeMap::new(),
             },
         );
+        apply(&mut st, Change::ClaimStreams { epochs: BTreeMap::from([(0, 1)]) });
         for (i, records) in [2u64, 3, 4].into_iter().enumerate() {
             let base = st.streams[&0].end_offset;
             let block = BlockEntry { position: i as u64, ..block(0, base, records) };
@@ -445,6 +502,7 @@ mod tests {
                     object_size: 9,
                     blocks: vec![block],
                     producers: Vec::new(),
+                    epochs: BTreeMap::from([(0, 1)]),
                 },
             );
         }
@@ -501,11 +559,16 @@ mod tests {
         st.check(&create).unwrap();
         st.apply(&create);
         assert!(matches!(st.check(&create), Err(Error::TopicExists(_))));
+        let claim = Change::ClaimStreams { epochs: BTreeMap::from([(1, 1)]) };
+        st.check(&claim).unwrap();
+        st.apply(&claim);
+        assert!(matches!(st.check(&claim), Err(Error::Fenced(_))), "epoch 1 is taken");
         let ok = Change::CommitObject {
             object: "o".into(),
             object_size: 0,
             blocks: vec![block(1, 0, 5)],
             producers: Vec::new(),
+            epochs: BTreeMap::from([(1, 1)]),
         };
         st.check(&ok).unwrap();
         st.apply(&ok);
@@ -517,7 +580,30 @@ mod tests {
             object_size: 0,
             blocks: vec![block(9, 0, 1)],
             producers: Vec::new(),
+            epochs: BTreeMap::new(),
         };
         assert!(matches!(st.check(&unknown), Err(Error::UnknownStream(9))));
+    }
+
+    #[test]
+    fn a_writer_whose_epoch_was_bumped_cannot_commit() {
+        let mut st = State::default();
+        st.apply(&Change::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            partitions: 1,
+            configs: BTreeMap::new(),
+        });
+        st.apply(&Change::ClaimStreams { epochs: BTreeMap::from([(0, 1)]) });
+        st.apply(&Change::ClaimStreams { epochs: BTreeMap::from([(0, 2)]) });
+        let commit = |epoch| Change::CommitObject {
+            object: "o".into(),
+            object_size: 0,
+            blocks: vec![block(0, 0, 1)],
+            producers: Vec::new(),
+            epochs: BTreeMap::from([(0, epoch)]),
+        };
+        assert!(matches!(st.check(&commit(1)), Err(Error::Fenced(_))), "the old writer is fenced");
+        st.check(&commit(2)).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use floe_backends::{Op, Scheme, Store, StoreSettings};
-use floe_stream::{Batch, EmbeddedMeta, Engine, EngineSettings, ErrorKind};
+use floe_stream::{Batch, EmbeddedMeta, Engine, EngineSettings, ErrorKind, WalMode};
 
 fn store(scheme: Scheme, root: &str) -> Store {
     let mut s = StoreSettings { scheme, root: root.into(), ..StoreSettings::default() };
@@ -179,6 +179,42 @@ async fn memory_keeps_every_offset_with_fewer_objects_and_gets() {
 async fn fs_keeps_every_offset_with_fewer_objects_and_gets() {
     let dir = tempfile::tempdir().unwrap();
     keeps_every_offset_with_fewer_objects_and_gets(store(Scheme::Fs, dir.path().to_str().unwrap())).await;
+}
+
+#[tokio::test]
+async fn file_wal_uploads_are_compacted_too() {
+    let st = store(Scheme::Memory, "/");
+    let dir = tempfile::tempdir().unwrap();
+    // uploads only when flushed: one object per round
+    let file_wal = EngineSettings {
+        wal: Some(WalMode::File),
+        wal_dir: dir.path().to_path_buf(),
+        wal_upload_interval: Duration::from_secs(3600),
+        wal_upload_bytes: usize::MAX / 4,
+        ..settings()
+    };
+    let e = engine_with(&st, "w", file_wal, &prometheus::Registry::new()).await;
+    let streams = e.create_topic("t", 3, BTreeMap::new()).await.unwrap().streams;
+    for _ in 0..12 {
+        fill(&e, &streams, 2).await;
+        e.flush().await.unwrap();
+    }
+    let before = data_objects(&st).await;
+    assert!(before >= 12);
+    assert!(compact_all(&e).await > 0);
+    settle().await;
+    let after = data_objects(&st).await;
+    assert!(after * 3 <= before, "{before} objects became {after}");
+    // appends go on through the file WAL after the compacted blocks
+    fill(&e, &streams, 1).await;
+    for s in &streams {
+        assert_eq!(check_stream(&e, *s, 1).await, 25);
+    }
+    e.flush().await.unwrap();
+    let cold = engine(&st, "cold").await;
+    for s in &streams {
+        assert_eq!(check_stream(&cold, *s, 1 << 20).await, 25);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::cache::{BlockCache, LogCache};
+use crate::compaction::{CompactionStats, Compactor};
 use crate::error::{Error, Result};
 use crate::meta::{BlockRef, Change, MetaStore, Topic};
 use crate::object::{Batch, decode_block, decode_object};
@@ -58,6 +59,19 @@ pub struct EngineSettings {
     pub delete_grace: Duration,
     /// Metadata snapshot every this many log entries.
     pub meta_snapshot_every: u64,
+    /// How often compaction looks for small objects to merge; 0 turns it off.
+    #[serde(with = "floe_backends::millis")]
+    pub compaction_interval: Duration,
+    /// Objects smaller than this are compacted. The default is the WAL's window size:
+    /// every window that closed on time rather than on size.
+    pub compaction_small_object_bytes: u64,
+    /// Compaction reads about this much per pass and writes objects of about this size.
+    pub compaction_target_object_bytes: u64,
+    /// A stream with this much data in a pass gets compacted objects of its own.
+    pub compaction_split_stream_bytes: u64,
+    /// Compaction closes a block at this size, so that a reader fetching a block of a
+    /// large compacted object (a ranged GET) does not pay for much more than it reads.
+    pub compaction_block_bytes: u64,
 }
 
 impl Default for EngineSettings {
@@ -76,6 +90,11 @@ impl Default for EngineSettings {
             readahead_object_bytes: 16 << 20,
             delete_grace: Duration::from_secs(60),
             meta_snapshot_every: 256,
+            compaction_interval: Duration::from_secs(30),
+            compaction_small_object_bytes: 8 << 20,
+            compaction_target_object_bytes: 64 << 20,
+            compaction_split_stream_bytes: 32 << 20,
+            compaction_block_bytes: 4 << 20,
         }
     }
 }
@@ -113,6 +132,7 @@ pub(crate) struct Inner {
     /// Bumped whenever appends become readable, for long polls.
     pub(crate) commits: watch::Sender<u64>,
     cache_requests: IntCounterVec,
+    compactor: Compactor,
     /// File WAL: durable appends not uploaded yet.
     pub(crate) pending: Mutex<Pending>,
     /// This writer's epoch of each stream it has claimed.
@@ -160,6 +180,7 @@ impl Engine {
         )
         .map_err(|e| Error::Invalid(e.to_string()))?;
         registry.register(Box::new(cache_requests.clone())).map_err(|e| Error::Invalid(e.to_string()))?;
+        let compactor = Compactor::new(writer.clone(), registry)?;
         let inner = Arc::new(Inner {
             store,
             meta,
@@ -169,6 +190,7 @@ impl Engine {
             settings,
             commits: watch::channel(0).0,
             cache_requests,
+            compactor,
             pending: Mutex::new(Pending::default()),
             epochs: Mutex::new(BTreeMap::new()),
             appended: Notify::new(),
@@ -196,6 +218,9 @@ impl Engine {
                 tokio::spawn(wal::run_file(inner.clone(), rx, log.clone(), tails));
                 tokio::spawn(wal::run_uploader(inner.clone(), log, writer));
             }
+        }
+        if !inner.settings.compaction_interval.is_zero() {
+            tokio::spawn(run_compaction(Arc::downgrade(&inner)));
         }
         Ok(Engine { inner, wal })
     }
@@ -251,7 +276,7 @@ impl Engine {
                 cache.forget(s);
             }
         }
-        self.release(objects);
+        self.inner.release(objects);
         Ok(())
     }
 
@@ -282,29 +307,10 @@ impl Engine {
         Ok(orphans.len())
     }
 
-    /// Deletes, after the grace period, those of `candidates` no stream reads any more.
-    /// Readers that looked an object up just before it lost its last reference still
-    /// find it during the grace period. A crash before the deletion leaves an orphan
-    /// object: wasted bytes, never a lost record.
-    fn release(&self, candidates: Vec<String>) {
-        let doomed: Vec<String> = {
-            let state = self.inner.meta.state();
-            let live = state.referenced_objects();
-            candidates.into_iter().filter(|o| !live.contains(o.as_str())).collect()
-        };
-        if doomed.is_empty() {
-            return;
-        }
-        let store = self.inner.store.clone();
-        let grace = self.inner.settings.delete_grace;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            for key in doomed {
-                if let Err(e) = store.delete(&key).await {
-                    tracing::warn!(key, error = %e, "could not delete an unreferenced object; it stays as an orphan");
-                }
-            }
-        });
+    /// Runs one compaction pass now: merges small objects into larger ones and
+    /// schedules the replaced ones for deletion. Returns what it did.
+    pub async fn compact_once(&self) -> Result<CompactionStats> {
+        self.inner.compact_once().await
     }
 
     /// Appends batches to a stream; resolves, once they are durable and committed, to
@@ -351,7 +357,7 @@ impl Engine {
         }
         let before = objects_of(&self.inner.meta.state(), &[stream], offset);
         self.inner.meta.commit(Change::TrimStream { stream, start_offset: offset }).await?;
-        self.release(before);
+        self.inner.release(before);
         Ok(self.bounds(stream)?.0)
     }
 
@@ -577,6 +583,64 @@ impl Engine {
             .iter()
             .find(|(base, b)| base + u64::from(b.records) > from && b.max_timestamp >= timestamp)
             .map(|(base, _)| (*base).max(from)))
+    }
+}
+
+impl Inner {
+    /// Deletes, after the grace period, those of `candidates` no stream reads any more.
+    /// Readers that looked an object up just before it lost its last reference still
+    /// find it during the grace period. A crash before the deletion leaves an orphan
+    /// object: wasted bytes, never a lost record.
+    fn release(&self, candidates: Vec<String>) {
+        let doomed: Vec<String> = {
+            let state = self.meta.state();
+            let live = state.referenced_objects();
+            candidates.into_iter().filter(|o| !live.contains(o.as_str())).collect()
+        };
+        if doomed.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let grace = self.settings.delete_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for key in doomed {
+                if let Err(e) = store.delete(&key).await {
+                    tracing::warn!(key, error = %e, "could not delete an unreferenced object; it stays as an orphan");
+                }
+            }
+        });
+    }
+
+    async fn compact_once(&self) -> Result<CompactionStats> {
+        self.compactor.run_once(&self.store, &self.meta, &self.settings, |inputs| self.release(inputs)).await
+    }
+}
+
+/// Compacts every `compaction_interval` while the engine lives: passes one after
+/// another until one finds nothing to do, so a backlog of small objects drains.
+async fn run_compaction(inner: Weak<Inner>) {
+    // A bound on passes per tick, in case odd settings make a pass's outputs small
+    // enough to be planned again.
+    const MAX_PASSES: usize = 64;
+    let Some(interval) = inner.upgrade().map(|i| i.settings.compaction_interval) else { return };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for _ in 0..MAX_PASSES {
+            let Some(inner) = inner.upgrade() else { return };
+            match inner.compact_once().await {
+                Ok(stats) if stats.objects_written > 0 => {
+                    tracing::debug!(?stats, "compaction pass");
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "compaction pass failed; will try again");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! WALs, the object format, the metadata log and the caches. Knows nothing of Kafka.
 
 mod cache;
+mod compaction;
 mod engine;
 mod error;
 pub mod meta;
@@ -11,6 +12,7 @@ mod paths;
 pub mod producer;
 mod wal;
 
+pub use compaction::CompactionStats;
 pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
 pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};

@@ -34,6 +34,14 @@ pub(crate) fn data_prefix(writer: &str) -> String {
     format!("{DATA}{writer}/")
 }
 
+/// Key of an object a compaction writes. Under the writer's prefix, so that its own
+/// orphan sweep leaves an output between write and commit alone and a later session's
+/// sweep removes it if the commit never came; its own counter, so it never meets a WAL
+/// object's key.
+pub(crate) fn compacted_object(writer: &str, n: u64) -> String {
+    format!("{}compacted-{n:016}.floe", data_prefix(writer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ pub struct EmbeddedMeta {
 }
 
 /// Reads objects concurrently, a bounded number at a time, keeping their order.
-async fn get_all(store: &Arc<dyn ObjectStore>, keys: Vec<String>) -> Result<Vec<Bytes>> {
+pub(crate) async fn get_all(store: &Arc<dyn ObjectStore>, keys: Vec<String>) -> Result<Vec<Bytes>> {
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(32) {
         let mut tasks = Vec::with_capacity(chunk.len());

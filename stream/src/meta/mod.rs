@@ -16,6 +16,7 @@ use crate::object::BlockEntry;
 use crate::producer::ProducerState;
 
 pub use embedded::EmbeddedMeta;
+pub(crate) use embedded::get_all;
 
 /// A named group of streams with string settings (a Kafka topic, to the broker).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,27 @@ pub struct BlockRef {
     pub object_size: u64,
     /// Where in the object, and which offsets.
     pub entry: BlockEntry,
+}
+
+/// Names one stored block: objects are never rewritten, so a key and a position are
+/// enough to tell whether the block a compactor read is still the one a stream uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlockId {
+    /// Key of the object.
+    pub object: String,
+    /// Byte position of the block in it.
+    pub position: u64,
+}
+
+/// One new block standing in for a run of a stream's blocks (compaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// The new block, in the change's object. It may start above the first replaced
+    /// block, but only by offsets already trimmed away.
+    pub block: BlockEntry,
+    /// The blocks it replaces, in offset order: exactly the stream's blocks that hold
+    /// the new block's offsets, ending where it ends.
+    pub replaced: Vec<BlockId>,
 }
 
 /// A producer's accepted append, made part of the metadata with the data it wrote.
@@ -158,6 +180,17 @@ pub enum Change {
         /// The new partition count.
         partitions: u32,
     },
+    /// Swaps runs of blocks for new blocks holding the same batches at the same
+    /// offsets, all in one new object (compaction). Readers see the old blocks or the
+    /// new ones, never a gap or a duplicate.
+    ReplaceBlocks {
+        /// Key of the new object.
+        object: String,
+        /// Its size in bytes.
+        object_size: u64,
+        /// Its blocks, each with the run it replaces; runs do not overlap.
+        replacements: Vec<Replacement>,
+    },
     /// Makes offsets below `start_offset` unreadable (DeleteRecords, retention).
     TrimStream {
         /// Stream.
@@ -236,6 +269,20 @@ impl State {
                     });
                 }
             }
+            Change::ReplaceBlocks { replacements, .. } => {
+                // Distinct replaced blocks keep the runs disjoint, so each one can be
+                // checked against the state as it is and applied in any order.
+                let mut seen = std::collections::HashSet::new();
+                for r in replacements {
+                    self.check_replacement(r)?;
+                    if !r.replaced.iter().all(|id| seen.insert(id)) {
+                        return Err(Error::Invalid(format!(
+                            "compaction of stream {} replaces a block twice",
+                            r.block.stream
+                        )));
+                    }
+                }
+            }
             Change::CommitObject { blocks, epochs, .. } => {
                 for b in blocks {
                     let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
@@ -255,6 +302,41 @@ impl State {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks one replacement of [`Change::ReplaceBlocks`]: the blocks it names must
+    /// still be the ones its stream reads for those offsets. A trim, a topic deletion or
+    /// another compaction since the compactor looked makes it fail.
+    pub fn check_replacement(&self, r: &Replacement) -> Result<()> {
+        let b = &r.block;
+        let stale = |why: &str| {
+            Err(Error::Invalid(format!(
+                "compaction of stream {} offsets {}..{} is stale: {why}",
+                b.stream,
+                b.base_offset,
+                b.end_offset()
+            )))
+        };
+        let stream = self.streams.get(&b.stream).ok_or(Error::UnknownStream(b.stream))?;
+        let Some(first) = stream.block_for(b.base_offset) else {
+            return stale("its offsets are no longer stored");
+        };
+        let run = stream.blocks.get(first..first + r.replaced.len()).unwrap_or_default();
+        let same = run.len() == r.replaced.len()
+            && run
+                .iter()
+                .zip(&r.replaced)
+                .all(|(have, id)| have.object == id.object && have.entry.position == id.position);
+        if r.replaced.is_empty() || !same {
+            return stale("the stream's blocks changed");
+        }
+        if run.last().map(|l| l.entry.end_offset()) != Some(b.end_offset()) {
+            return stale("the new block does not end where the replaced ones do");
+        }
+        if b.base_offset != run[0].entry.base_offset && b.base_offset > stream.start_offset {
+            return stale("the new block drops offsets that are still readable");
         }
         Ok(())
     }
@@ -306,6 +388,17 @@ impl State {
                             p.base_offset,
                         );
                     }
+                }
+            }
+            Change::ReplaceBlocks { object, object_size, replacements } => {
+                for r in replacements {
+                    let Some(stream) = self.streams.get_mut(&r.block.stream) else { continue };
+                    let Some(first) = stream.block_for(r.block.base_offset) else { continue };
+                    let end = (first + r.replaced.len()).min(stream.blocks.len());
+                    stream.blocks.splice(
+                        first..end,
+                        [BlockRef { object: object.clone(), object_size: *object_size, entry: r.block }],
+                    );
                 }
             }
             Change::AllocateProducerId => self.next_producer_id += 1,
@@ -380,6 +473,78 @@ mod tests {
             }
             prop_assert_eq!(s.block_for(probe), model.get(probe as usize).copied());
         }
+    }
+
+    #[test]
+    fn replacements_must_name_the_blocks_the_stream_reads() {
+        let mut st = State::default();
+        let apply = |st: &mut State, c: Change| {
+            st.check(&c).unwrap();
+            st.apply(&c);
+        };
+        apply(
+            &mut st,
+            Change::CreateTopic {
+                name: "t".into(),
+                id: uuid::Uuid::nil(),
+                partitions: 1,
+                configs: BTreeMap::new(),
+            },
+        );
+        apply(&mut st, Change::ClaimStreams { epochs: BTreeMap::from([(0, 1)]) });
+        for (i, records) in [2u64, 3, 4].into_iter().enumerate() {
+            let base = st.streams[&0].end_offset;
+            let block = BlockEntry { position: i as u64, ..block(0, base, records) };
+            apply(
+                &mut st,
+                Change::CommitObject {
+                    object: format!("o{i}"),
+                    object_size: 9,
+                    blocks: vec![block],
+                    producers: Vec::new(),
+                    epochs: BTreeMap::from([(0, 1)]),
+                },
+            );
+        }
+        let id = |i: u64| BlockId { object: format!("o{i}"), position: i };
+        let replace = |base: u64, records: u64, ids: Vec<BlockId>| Change::ReplaceBlocks {
+            object: "c".into(),
+            object_size: 99,
+            replacements: vec![Replacement { block: block(0, base, records), replaced: ids }],
+        };
+        // not ending where the run ends, a block skipped, a block named twice
+        assert!(matches!(st.check(&replace(0, 4, vec![id(0), id(1)])), Err(Error::Invalid(_))));
+        assert!(matches!(st.check(&replace(0, 5, vec![id(0), id(2)])), Err(Error::Invalid(_))));
+        let twice = Change::ReplaceBlocks {
+            object: "c".into(),
+            object_size: 99,
+            replacements: vec![
+                Replacement { block: block(0, 0, 2), replaced: vec![id(0)] },
+                Replacement { block: block(0, 0, 2), replaced: vec![id(0)] },
+            ],
+        };
+        assert!(matches!(st.check(&twice), Err(Error::Invalid(_))));
+        // dropping offsets that are still readable
+        assert!(matches!(st.check(&replace(1, 4, vec![id(0), id(1)])), Err(Error::Invalid(_))));
+        // ... is fine once they are trimmed
+        apply(&mut st, Change::TrimStream { stream: 0, start_offset: 1 });
+        let good = replace(1, 4, vec![id(0), id(1)]);
+        st.check(&good).unwrap();
+        let stale = st.clone();
+        st.apply(&good);
+        let spans: Vec<(String, u64, u64)> = st.streams[&0]
+            .blocks
+            .iter()
+            .map(|b| (b.object.clone(), b.entry.base_offset, b.entry.end_offset()))
+            .collect();
+        assert_eq!(spans, vec![("c".into(), 1, 5), ("o2".into(), 5, 9)]);
+        assert!(!st.referenced_objects().contains("o0"));
+        // the same change again names blocks the stream no longer reads
+        assert!(matches!(st.check(&good), Err(Error::Invalid(_))));
+        // and a trim past the run makes the compactor's plan stale
+        let mut trimmed = stale;
+        trimmed.apply(&Change::TrimStream { stream: 0, start_offset: 5 });
+        assert!(matches!(trimmed.check(&good), Err(Error::Invalid(_))));
     }
 
     #[test]

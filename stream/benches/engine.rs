@@ -92,8 +92,11 @@ struct Row {
 
 async fn run(store: &Store, name: &'static str, wal: WalMode, total: usize) -> Result<Row> {
     let wal_dir = tempfile::tempdir()?;
-    let settings =
-        EngineSettings { wal: Some(wal), wal_dir: wal_dir.path().to_path_buf(), ..EngineSettings::default() };
+    let settings = EngineSettings {
+        wal: Some(wal),
+        wal_dir: Some(wal_dir.path().to_path_buf()),
+        ..EngineSettings::default()
+    };
     let engine = start_engine(store, "bench-writer", settings.clone()).await?;
     let topic = engine.create_topic("bench", STREAMS as u32, BTreeMap::new()).await?;
     let payload = Bytes::from(vec![0x5au8; BATCH_BYTES]);

@@ -188,7 +188,7 @@ async fn file_wal_uploads_are_compacted_too() {
     // uploads only when flushed: one object per round
     let file_wal = EngineSettings {
         wal: Some(WalMode::File),
-        wal_dir: dir.path().to_path_buf(),
+        wal_dir: Some(dir.path().to_path_buf()),
         wal_upload_interval: Duration::from_secs(3600),
         wal_upload_bytes: usize::MAX / 4,
         ..settings()

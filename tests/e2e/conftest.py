@@ -101,10 +101,12 @@ class Broker:
         self.wal = self.extra_env.get("FLOE_ENGINE__WAL", store.wal)
 
     def successor_workdir(self):
-        """Where a broker replacing this one starts: on the same disk when acknowledged
-        records may live only there (the file WAL), else on an empty one, since a broker
-        with the object WAL keeps nothing that matters."""
-        return self.workdir if self.wal == "file" else None
+        """Where a broker replacing this one starts: in its working directory when
+        acknowledged records may live only there (the file WAL in front of a bucket),
+        else in a new, empty one. A broker with the object WAL keeps nothing that
+        matters; over a local directory the file WAL lives beside the data, where the
+        next broker adopts it from wherever it starts."""
+        return self.workdir if self.wal == "file" and self.store.kind != "fs" else None
 
     def start(self, wait=True):
         self.port = free_port()

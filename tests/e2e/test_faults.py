@@ -85,3 +85,30 @@ def test_restart_while_the_store_is_down(broker_factory):
 
     wait_for_port(second.port, second.proc)
     check_acked(second.bootstrap, "patient", 1, acked)
+
+
+def test_timeouts_and_errors_while_compaction_runs(broker_factory):
+    """A store slower than the request timeout, and failing, while producers write,
+    consumers read and compaction rewrites small objects: retriable errors or success,
+    nothing acked lost or duplicated, and compaction completes once the store heals."""
+    broker = broker_factory(
+        floe_storage__request_timeout=100, floe_engine__compaction_interval=300,
+        floe_engine__wal_upload_interval=20, floe_engine__delete_grace=0, **CONTROL,
+    )
+    create_topic(broker.bootstrap, "calm", 3)
+    create_topic(broker.bootstrap, "slow", 3)
+    calm, _ = produce_through(broker, "calm", 300, lambda: None)  # many small objects
+
+    def slow():
+        broker.faults(latency_ms=150, error_rate=0.2, ambiguous_rate=0.1)  # most requests time out
+        time.sleep(3)
+        broker.faults(latency_ms=0, error_rate=0, ambiguous_rate=0)
+
+    slowed, _ = produce_through(broker, "slow", 800, slow)
+    assert broker.metric("floe_store_requests_total", outcome="timeout") > 0, "requests timed out"
+    deadline = time.monotonic() + 30
+    while broker.metric("floe_compaction_objects_total") == 0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert broker.metric("floe_compaction_objects_total") > 0, "compaction ran once the store healed"
+    check_acked(broker.bootstrap, "calm", 3, calm)
+    check_acked(broker.bootstrap, "slow", 3, slowed)

@@ -122,6 +122,30 @@ pub(crate) fn plan(state: &State, limits: &Limits) -> Plan {
     Plan { inputs: inputs.into_iter().map(str::to_string).collect(), outputs: pack(by_stream, limits) }
 }
 
+/// Plans a rewrite of every block of `stream` that ends at or below `below`, in runs,
+/// packed like a compaction's. Its inputs hold other streams' blocks too: they are
+/// released, and deleted only once nothing reads them.
+pub(crate) fn plan_stream(state: &State, stream: u64, below: u64, limits: &Limits) -> Plan {
+    let Some(s) = state.streams.get(&stream) else { return Plan::default() };
+    let mut runs = Vec::new();
+    let mut run = Run { stream, start_offset: s.start_offset, blocks: Vec::new() };
+    for b in s.blocks.iter().filter(|b| b.entry.end_offset() <= below) {
+        if !run.blocks.is_empty() && run.bytes() + b.entry.length > limits.block_bytes {
+            let next = Run { blocks: Vec::new(), ..run.clone() };
+            runs.push(std::mem::replace(&mut run, next));
+        }
+        run.blocks.push(b.clone());
+    }
+    if !run.blocks.is_empty() {
+        runs.push(run);
+    }
+    let inputs: BTreeSet<String> =
+        runs.iter().flat_map(|r| r.blocks.iter().map(|b| b.object.clone())).collect();
+    let mut outputs = Vec::new();
+    fill(&mut outputs, runs, limits.target_object_bytes);
+    Plan { inputs: inputs.into_iter().collect(), outputs }
+}
+
 /// Packs runs into objects of about the target size. A stream with enough data for an
 /// object that is not itself small gets objects of its own (so a catch-up reader of a
 /// busy stream reads nothing else); the rest share.
@@ -156,6 +180,11 @@ fn fill(outputs: &mut Vec<Vec<Run>>, runs: Vec<Run>, target: u64) {
         outputs.push(current);
     }
 }
+
+/// Replaces one batch, given its first offset, by frames spanning exactly the same
+/// offsets (a frame with an empty payload holds offsets no record has any more); `None`
+/// keeps it as it is.
+pub type Rewriter<'a> = &'a (dyn Fn(u64, &Batch) -> Option<Vec<Batch>> + Sync);
 
 /// What a compaction pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,9 +248,38 @@ impl Compactor {
         settings: &EngineSettings,
         release: impl FnOnce(Vec<String>),
     ) -> Result<CompactionStats> {
+        self.pass(store, meta, settings, plan, None, release).await
+    }
+
+    /// Rewrites the blocks of `stream` below `below` through `rewriter` (a topic's log
+    /// cleaner, say), committing only the runs it changed.
+    #[allow(clippy::too_many_arguments)] // a pass's context, and what to rewrite
+    pub(crate) async fn rewrite_stream(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        meta: &Arc<dyn MetaStore>,
+        settings: &EngineSettings,
+        stream: u64,
+        below: u64,
+        rewriter: Rewriter<'_>,
+        release: impl FnOnce(Vec<String>),
+    ) -> Result<CompactionStats> {
+        let planner = |state: &State, limits: &Limits| plan_stream(state, stream, below, limits);
+        self.pass(store, meta, settings, planner, Some(rewriter), release).await
+    }
+
+    async fn pass(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        meta: &Arc<dyn MetaStore>,
+        settings: &EngineSettings,
+        planner: impl FnOnce(&State, &Limits) -> Plan,
+        rewriter: Option<Rewriter<'_>>,
+        release: impl FnOnce(Vec<String>),
+    ) -> Result<CompactionStats> {
         let mut written = self.written.lock().await;
         meta.sync().await?;
-        let plan = plan(&meta.state(), &Limits::from(settings));
+        let plan = planner(&meta.state(), &Limits::from(settings));
         if plan.outputs.is_empty() {
             return Ok(CompactionStats::default());
         }
@@ -229,7 +287,7 @@ impl Compactor {
         let result = async {
             let inputs = read_inputs(store, &plan.inputs).await?;
             for runs in &plan.outputs {
-                let Some((object, replacements)) = rewrite(runs, &inputs)? else { continue };
+                let Some((object, replacements)) = rewrite(runs, &inputs, rewriter)? else { continue };
                 *written += 1;
                 let key = paths::compacted_object(&self.writer, *written);
                 let size = object.len() as u64;
@@ -269,14 +327,20 @@ async fn read_inputs(store: &Arc<dyn ObjectStore>, keys: &[String]) -> Result<Ha
     Ok(out)
 }
 
-/// Builds one output object from its runs: the batches of each run, as they are, at the
-/// offsets they had. `None` if no run kept any batch.
-fn rewrite(runs: &[Run], inputs: &HashMap<String, Input>) -> Result<Option<(Bytes, Vec<Replacement>)>> {
+/// Builds one output object from its runs: the batches of each run at the offsets they
+/// had, as they are or as `rewriter` makes them (then runs it left alone are not
+/// rewritten). `None` if no run is left.
+fn rewrite(
+    runs: &[Run],
+    inputs: &HashMap<String, Input>,
+    rewriter: Option<Rewriter<'_>>,
+) -> Result<Option<(Bytes, Vec<Replacement>)>> {
     let mut builder = ObjectBuilder::new();
     let mut replaced = Vec::with_capacity(runs.len());
     for run in runs {
         let mut base = None;
         let mut batches: Vec<Batch> = Vec::new();
+        let mut changed = rewriter.is_none();
         for b in &run.blocks {
             let input = inputs
                 .get(&b.object)
@@ -293,7 +357,21 @@ fn rewrite(runs: &[Run], inputs: &HashMap<String, Input>) -> Result<Option<(Byte
                 let end = offset + u64::from(batch.records);
                 if end > run.start_offset {
                     base.get_or_insert(offset);
-                    batches.push(batch);
+                    match rewriter.and_then(|r| r(offset, &batch)) {
+                        Some(frames) => {
+                            if frames.iter().map(|f| u64::from(f.records)).sum::<u64>()
+                                != u64::from(batch.records)
+                            {
+                                return Err(Error::Invalid(format!(
+                                    "a rewrite of the batch at {offset} of stream {} changes its offsets",
+                                    run.stream
+                                )));
+                            }
+                            changed = true;
+                            batches.extend(frames);
+                        }
+                        None => batches.push(batch),
+                    }
                 }
                 offset = end;
             }
@@ -306,7 +384,7 @@ fn rewrite(runs: &[Run], inputs: &HashMap<String, Input>) -> Result<Option<(Byte
                 )));
             }
         }
-        let Some(base) = base else { continue };
+        let Some(base) = base.filter(|_| changed) else { continue };
         let block = builder.add_block(run.stream, base, &batches);
         let ids = run.blocks.iter().map(|b| BlockId { object: b.object.clone(), position: b.entry.position });
         replaced.push(Replacement { block, replaced: ids.collect() });

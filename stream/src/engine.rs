@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::cache::{BlockCache, LogCache};
-use crate::compaction::{CompactionStats, Compactor};
+use crate::compaction::{CompactionStats, Compactor, Rewriter};
 use crate::error::{Error, Result};
 use crate::meta::{BlockRef, Change, MetaStore, Topic};
 use crate::object::{Batch, decode_block, decode_object};
@@ -311,6 +311,19 @@ impl Engine {
     /// schedules the replaced ones for deletion. Returns what it did.
     pub async fn compact_once(&self) -> Result<CompactionStats> {
         self.inner.compact_once().await
+    }
+
+    /// Rewrites the stored batches of `stream` below offset `below` through `rewriter`
+    /// (which keeps each batch's offsets, so readers see no gap and no duplicate), and
+    /// swaps the changed blocks in, as compaction does. For a log cleaner keeping the
+    /// latest record of each key.
+    pub async fn rewrite(&self, stream: u64, below: u64, rewriter: Rewriter<'_>) -> Result<CompactionStats> {
+        let inner = &self.inner;
+        let release = |inputs| inner.release(inputs);
+        inner
+            .compactor
+            .rewrite_stream(&inner.store, &inner.meta, &inner.settings, stream, below, rewriter, release)
+            .await
     }
 
     /// Appends batches to a stream; resolves, once they are durable and committed, to

@@ -12,7 +12,7 @@ mod paths;
 pub mod producer;
 mod wal;
 
-pub use compaction::CompactionStats;
+pub use compaction::{CompactionStats, Rewriter};
 pub use engine::{Engine, EngineSettings, ReadBatch, Submitted};
 pub use error::{Error, ErrorKind, Result};
 pub use meta::{EmbeddedMeta, MetaStore};

@@ -466,3 +466,53 @@ async fn orphans_of_a_crash_are_removed_and_nothing_else() {
     assert_eq!(e2.read(s, 0, 100).await.unwrap().len(), 1, "committed data untouched");
     assert_eq!(e2.remove_orphans().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_rewrite_keeps_every_offset_where_it_was() {
+    let st = store(Scheme::Memory, "/");
+    let e = engine(&st, "w").await;
+    let s = e.create_topic("t", 1, BTreeMap::new()).await.unwrap().streams[0];
+    for i in 0..6u64 {
+        e.append(s, vec![batch(i, 3)]).await.unwrap(); // offsets 3i..3i+3
+    }
+    // the batches at 3 and 9 lose their first two offsets' records; the rest stay
+    let rewriter = |base: u64, b: &Batch| {
+        (base == 3 || base == 9).then(|| {
+            let hole = Batch { payload: Bytes::new(), records: 2, max_timestamp: i64::MIN };
+            let rest = Batch {
+                payload: Bytes::from(format!("kept-{base}")),
+                records: 1,
+                max_timestamp: b.max_timestamp,
+            };
+            vec![hole, rest]
+        })
+    };
+    let stats = e.rewrite(s, 12, &rewriter).await.unwrap();
+    assert!(stats.objects_written > 0);
+    let cold = engine(&st, "w2").await;
+    let got: Vec<(u64, u32, String)> = cold
+        .read(s, 0, 1 << 20)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.base_offset, r.batch.records, String::from_utf8(r.batch.payload.to_vec()).unwrap()))
+        .collect();
+    let expected: Vec<(u64, u32, String)> = vec![
+        (0, 3, "batch-0".into()),
+        (3, 2, String::new()),
+        (5, 1, "kept-3".into()),
+        (6, 3, "batch-2".into()),
+        (9, 2, String::new()),
+        (11, 1, "kept-9".into()),
+        (12, 3, "batch-4".into()),
+        (15, 3, "batch-5".into()),
+    ];
+    assert_eq!(got, expected);
+    assert_eq!(cold.bounds(s).unwrap(), (0, 18));
+    // a rewrite that would move offsets is refused
+    let shrink =
+        |_: u64, _: &Batch| Some(vec![Batch { payload: Bytes::from("x"), records: 1, max_timestamp: 0 }]);
+    assert!(e.rewrite(s, 18, &shrink).await.is_err());
+    let after = engine(&st, "w3").await;
+    assert_eq!(after.read(s, 0, 1 << 20).await.unwrap().len(), 8, "and nothing changed");
+}

@@ -98,6 +98,9 @@ pub(crate) fn parse(mut records: Bytes) -> Result<Parsed, ResponseError> {
 /// Appends `batch` to `out` with its base offset set to `base_offset`. The CRC does not
 /// cover the base offset, so the batch stays valid.
 pub(crate) fn put_patched(out: &mut BytesMut, base_offset: u64, batch: &[u8]) {
+    if batch.len() < HEADER_LEN {
+        return; // a hole a compacted topic's cleaner left: offsets with no record
+    }
     let start = out.len();
     out.extend_from_slice(batch);
     out[start..start + 8].copy_from_slice(&(base_offset as i64).to_be_bytes());

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alloc;
 mod batch;
+mod cleaner;
 pub mod config;
 mod consumer_group;
 pub mod error;

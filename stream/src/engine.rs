@@ -320,10 +320,15 @@ impl Engine {
     pub async fn rewrite(&self, stream: u64, below: u64, rewriter: Rewriter<'_>) -> Result<CompactionStats> {
         let inner = &self.inner;
         let release = |inputs| inner.release(inputs);
-        inner
+        let stats = inner
             .compactor
             .rewrite_stream(&inner.store, &inner.meta, &inner.settings, stream, below, rewriter, release)
-            .await
+            .await?;
+        if stats.objects_written > 0 {
+            // The cache holds the batches as they were appended.
+            lock(&inner.log_cache).forget(stream);
+        }
+        Ok(stats)
     }
 
     /// Appends batches to a stream; resolves, once they are durable and committed, to

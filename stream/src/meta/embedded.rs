@@ -71,6 +71,21 @@ pub(crate) async fn get_all(store: &Arc<dyn ObjectStore>, keys: Vec<String>) -> 
     Ok(out)
 }
 
+/// Deletes `keys` once `grace` has passed (see the module's note on stale writers).
+fn collect_after(store: Arc<dyn ObjectStore>, grace: std::time::Duration, keys: Vec<String>) {
+    if keys.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        for key in keys {
+            if let Err(e) = store.delete(&key).await {
+                tracing::debug!(key, error = %e, "could not delete covered metadata; harmless");
+            }
+        }
+    });
+}
+
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
 }
@@ -99,14 +114,14 @@ impl EmbeddedMeta {
                 }
             }
         };
-        let mut seqs: Vec<u64> = store
-            .list(paths::META_LOG)
-            .await?
-            .iter()
-            .filter_map(|m| paths::seq_of(&m.key))
-            .filter(|s| *s > snapshot_seq)
-            .collect();
+        let logged: Vec<u64> =
+            store.list(paths::META_LOG).await?.iter().filter_map(|m| paths::seq_of(&m.key)).collect();
+        let (mut seqs, covered): (Vec<u64>, Vec<u64>) = logged.into_iter().partition(|s| *s > snapshot_seq);
         seqs.sort_unstable();
+        // What an earlier process's snapshots covered but it did not live to delete.
+        let mut doomed: Vec<String> = covered.into_iter().map(paths::meta_log).collect();
+        doomed.extend(snapshot_seqs.iter().map(|s| paths::meta_snapshot(*s)));
+        collect_after(store.clone(), GC_GRACE, doomed);
         let mut next_seq = snapshot_seq + 1;
         for seq in &seqs {
             if *seq != next_seq {
@@ -185,20 +200,11 @@ impl EmbeddedMeta {
         let previous = cursor.snapshot_seq;
         cursor.snapshot_seq = seq;
         // The snapshot covers everything up to seq: older entries are dead weight.
-        let store = self.store.clone();
-        let grace = self.gc_grace;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            let mut doomed: Vec<String> = (previous + 1..=seq).map(paths::meta_log).collect();
-            if previous > 0 {
-                doomed.push(paths::meta_snapshot(previous));
-            }
-            for key in doomed {
-                if let Err(e) = store.delete(&key).await {
-                    tracing::debug!(key, error = %e, "could not delete covered metadata; harmless");
-                }
-            }
-        });
+        let mut doomed: Vec<String> = (previous + 1..=seq).map(paths::meta_log).collect();
+        if previous > 0 {
+            doomed.push(paths::meta_snapshot(previous));
+        }
+        collect_after(self.store.clone(), self.gc_grace, doomed);
     }
 }
 

@@ -10,10 +10,12 @@ pub mod error;
 mod frame;
 mod group;
 mod handler;
+mod internal;
 pub mod metrics;
 mod retention;
 pub mod server;
 mod topic_config;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,6 +35,7 @@ use metrics::BrokerMetrics;
 pub struct Broker {
     engine: Engine,
     groups: Arc<group::Coordinator>,
+    txns: Arc<txn::Coordinator>,
     server: ServerSettings,
     advertised_host: String,
     advertised_port: i32,
@@ -67,6 +70,14 @@ impl Broker {
             other => other,
         }
     }
+}
+
+/// Wall-clock milliseconds since the epoch, as Kafka timestamps count them.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A broker whose listeners are bound, ready to serve.
@@ -127,6 +138,10 @@ pub async fn start(config: Config) -> Result<Started> {
     until_store_answers("removing orphans", || engine.remove_orphans()).await?;
     let groups =
         until_store_answers("loading group offsets", || group::Coordinator::start(engine.clone())).await?;
+    let txns = until_store_answers("loading transactions", || {
+        txn::Coordinator::start(engine.clone(), groups.clone())
+    })
+    .await?;
     let listener = TcpListener::bind(&config.server.listen).await?;
     let kafka = listener.local_addr()?;
     let advertised_host = config.server.advertised_host.clone().unwrap_or_else(|| match kafka.ip() {
@@ -137,6 +152,7 @@ pub async fn start(config: Config) -> Result<Started> {
     let broker = Arc::new(Broker {
         engine,
         groups,
+        txns,
         advertised_host,
         advertised_port,
         metrics: BrokerMetrics::new(&registry)?,

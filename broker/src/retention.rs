@@ -24,10 +24,7 @@ pub(crate) async fn run(broker: Weak<Broker>, interval: Duration) {
 async fn pass(broker: &Broker) {
     let topics: Vec<_> =
         broker.engine.meta().state().topics.values().filter(|t| valid_topic_name(&t.name)).cloned().collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::now_ms();
     for topic in topics {
         let get = |name: &str| topic_config::value(&topic.configs, name);
         if !get("cleanup.policy").split(',').any(|p| p.trim() == "delete") {

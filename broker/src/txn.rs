@@ -490,23 +490,42 @@ impl Coordinator {
     }
 
     /// Aborts transactions open longer than their timeout, bumping their epoch as Kafka
-    /// does, so that the stalled producer learns it was fenced.
+    /// does, so that the stalled producer learns it was fenced; and finishes endings that
+    /// the store interrupted and no producer retried, so the LSO moves on.
     async fn abort_expired(&self) {
         let now = Instant::now();
-        let expired: Vec<String> =
-            self.index().deadlines.iter().filter(|(_, d)| **d <= now).map(|(id, _)| id.clone()).collect();
-        for id in expired {
+        let due: Vec<String> = {
+            let index = self.index();
+            let expired = index.deadlines.iter().filter(|(_, d)| **d <= now).map(|(id, _)| id.clone());
+            let stuck = index
+                .txns
+                .values()
+                .filter(|t| matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort))
+                .map(|t| t.id.clone());
+            expired.chain(stuck).collect()
+        };
+        for id in due {
             let _guard = self.lock_id(&id).await;
+            // Looked at again under the lock: the producer may have ended it meanwhile.
             let txn = {
                 let index = self.index();
                 match (index.txns.get(&id), index.deadlines.get(&id)) {
                     (Some(t), Some(d)) if t.state == TxnState::Ongoing && *d <= now => t.clone(),
+                    (Some(t), _) if matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort) => {
+                        t.clone()
+                    }
                     _ => continue,
                 }
             };
-            tracing::info!(id, producer = txn.producer_id, "transaction timed out; aborting");
-            if let Err(e) = self.fence_and_abort(txn).await {
-                tracing::warn!(id, error = ?e, "could not abort a timed-out transaction; will retry");
+            let outcome = if txn.state == TxnState::Ongoing {
+                tracing::info!(id, producer = txn.producer_id, "transaction timed out; aborting");
+                self.fence_and_abort(txn).await.map(|_| ())
+            } else {
+                let commit = txn.state == TxnState::PrepareCommit;
+                self.complete(txn, commit).await.map(|_| ()).map_err(|e| unavailable(&e))
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(id, error = ?e, "could not end a transaction; will retry");
             }
         }
     }
@@ -708,5 +727,26 @@ mod tests {
         let expired = txns.get("short").unwrap();
         assert_eq!((expired.state, expired.epoch), (TxnState::CompleteAbort, epoch3 + 1));
         assert_eq!(txns.end("short", short, true).await, Err(fenced));
+    }
+
+    /// A crash between logging the decision and the markers: the next start finishes it.
+    #[tokio::test]
+    async fn a_prepared_transaction_is_finished_at_start() {
+        let broker = crate::start(crate::Config::in_memory()).await.unwrap().broker;
+        let s = broker.engine.create_topic("t", 1, Default::default()).await.unwrap().streams[0];
+        let anyone = Caller { producer_id: -1, epoch: -1, fenced: ResponseError::ProducerFenced };
+        let (pid, epoch) = broker.txns.init_producer("p", 60_000, anyone).await.unwrap();
+        let me = Caller { producer_id: pid as i64, epoch, ..anyone };
+        broker.txns.add_partitions("p", me, vec![("t".into(), 0, s)]).await.unwrap();
+        let mut prepared = broker.txns.get("p").unwrap();
+        prepared.state = TxnState::PrepareCommit;
+        broker.txns.persist(prepared).await.unwrap();
+        assert_eq!(broker.txns.last_stable(s, 10), 0, "prepared still holds the LSO");
+        let restarted = Coordinator::start(broker.engine.clone(), broker.groups.clone()).await.unwrap();
+        let done = restarted.get("p").unwrap();
+        assert_eq!(done.state, TxnState::CompleteCommit);
+        assert_eq!(done.partitions[0].marker, Some(0));
+        assert_eq!(broker.engine.bounds(s).unwrap().1, 1, "the commit marker");
+        assert_eq!(restarted.last_stable(s, 1), 1);
     }
 }

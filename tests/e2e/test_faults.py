@@ -100,13 +100,12 @@ def test_transactions_through_lost_answers(broker_factory):
                   "retry.backoff.ms": 50})
     p.init_transactions(60)
     broker.faults(ambiguous_rate=0.2, latency_ms=10)
-    committed, attempted = [], 0
+    committed = []
     for t in range(8):
         values = [f"t{t}-{i}" for i in range(40)]
         p.begin_transaction()
         for i, v in enumerate(values):
             p.produce("txn-flaky", value=v.encode(), partition=i % 2)
-        attempted += len(values)
         try:
             p.commit_transaction(60)
             committed += values

@@ -55,3 +55,31 @@ pub(crate) fn handle(broker: &Broker, req: ListTransactionsRequest) -> ListTrans
         .collect();
     ListTransactionsResponse::default().with_unknown_state_filters(unknown).with_transaction_states(states)
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::ResponseError;
+
+    use super::*;
+    use crate::txn::Caller;
+
+    #[tokio::test]
+    async fn filters_by_state_and_producer() {
+        let broker = crate::start(crate::Config::in_memory()).await.unwrap().broker;
+        let anyone = Caller { producer_id: -1, epoch: -1, fenced: ResponseError::ProducerFenced };
+        let (pid, _) = broker.txns.init_producer("x", 1000, anyone).await.unwrap();
+        let list = |states: &[&'static str], pids: Vec<ProducerId>| {
+            let req = ListTransactionsRequest::default()
+                .with_state_filters(states.iter().map(|s| StrBytes::from_static_str(s)).collect())
+                .with_producer_id_filters(pids);
+            handle(&broker, req)
+        };
+        let all = list(&[], vec![]);
+        assert_eq!(all.transaction_states.len(), 1);
+        assert_eq!(all.transaction_states[0].producer_id, ProducerId(pid as i64));
+        assert_eq!(all.transaction_states[0].transaction_state.as_str(), "Empty");
+        assert!(list(&["Ongoing"], vec![]).transaction_states.is_empty());
+        assert!(list(&[], vec![ProducerId(pid as i64 + 1)]).transaction_states.is_empty());
+        assert_eq!(list(&["Bogus"], vec![]).unknown_state_filters, vec![StrBytes::from_static_str("Bogus")]);
+    }
+}

@@ -9,12 +9,17 @@
 //! 35 i64 maxTimestamp     43 i64 producerId       51 i16 producerEpoch
 //! 53 i32 baseSequence     57 i32 recordCount      61 records...
 //! ```
+//!
+//! Attributes bit 4 marks a transactional batch, bit 5 a control batch (a transaction's
+//! commit or abort marker, which only the broker writes: see [`marker`]).
 
 use bytes::{Bytes, BytesMut};
 use floe_stream::{Batch, ProducerStamp};
 use kafka_protocol::ResponseError;
 
 const HEADER_LEN: usize = 61;
+const TRANSACTIONAL: i16 = 1 << 4;
+const CONTROL: i16 = 1 << 5;
 const LENGTH_PREFIX: usize = 12;
 
 fn i32_at(b: &[u8], at: usize) -> i32 {
@@ -33,6 +38,8 @@ pub(crate) struct Parsed {
     pub(crate) batches: Vec<Batch>,
     /// The idempotent producer that sent it, if any.
     pub(crate) producer: Option<ProducerStamp>,
+    /// Whether its batches belong to a transaction.
+    pub(crate) transactional: bool,
 }
 
 /// Splits a Produce payload into checked batches.
@@ -40,6 +47,7 @@ pub(crate) fn parse(mut records: Bytes) -> Result<Parsed, ResponseError> {
     let mut batches = Vec::new();
     let mut producer: Option<(i64, i16, i32)> = None;
     let mut next_sequence: Option<i32> = None;
+    let mut transactional = None;
     if records.is_empty() {
         return Err(ResponseError::InvalidRecord);
     }
@@ -66,6 +74,15 @@ pub(crate) fn parse(mut records: Bytes) -> Result<Parsed, ResponseError> {
         if last_offset_delta < 0 || record_count != last_offset_delta + 1 {
             return Err(ResponseError::InvalidRecord);
         }
+        let attributes = i16::from_be_bytes([bytes[21], bytes[22]]);
+        // Control batches are the coordinator's alone; a request mixing transactional
+        // and plain batches cannot be part of one transaction.
+        if attributes & CONTROL != 0
+            || *transactional.get_or_insert(attributes & TRANSACTIONAL != 0)
+                != (attributes & TRANSACTIONAL != 0)
+        {
+            return Err(ResponseError::InvalidRecord);
+        }
         let producer_id = i64_at(&bytes, 43);
         let epoch = i16::from_be_bytes([bytes[51], bytes[52]]);
         let sequence = i32_at(&bytes, 53);
@@ -85,7 +102,12 @@ pub(crate) fn parse(mut records: Bytes) -> Result<Parsed, ResponseError> {
             payload: bytes,
         });
     }
+    let transactional = transactional.unwrap_or(false);
+    if transactional && producer.is_none() {
+        return Err(ResponseError::InvalidRecord);
+    }
     Ok(Parsed {
+        transactional,
         batches,
         producer: producer.map(|(id, epoch, first_sequence)| ProducerStamp {
             id: id as u64,
@@ -93,6 +115,51 @@ pub(crate) fn parse(mut records: Bytes) -> Result<Parsed, ResponseError> {
             first_sequence,
         }),
     })
+}
+
+/// A transaction marker: the control batch that ends producer `producer_id`'s
+/// transaction in one partition. Its one record has Kafka's fixed control layout: key
+/// (version 0, type 0 abort / 1 commit), value (version 0, coordinator epoch).
+pub(crate) fn marker(
+    producer_id: u64,
+    epoch: i16,
+    commit: bool,
+    now_ms: i64,
+) -> Result<Batch, ResponseError> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    const COORDINATOR_EPOCH: i32 = 0;
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&COORDINATOR_EPOCH.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: producer_id as i64,
+        producer_epoch: epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .map_err(|_| ResponseError::UnknownServerError)?;
+    let records = i32_at(&buf, 57);
+    Ok(Batch { records: records as u32, max_timestamp: now_ms, payload: buf.freeze() })
 }
 
 /// Appends `batch` to `out` with its base offset set to `base_offset`. The CRC does not
@@ -140,6 +207,25 @@ pub(crate) mod tests {
         assert_eq!(parsed.batches.iter().map(|b| b.records).collect::<Vec<_>>(), vec![3, 1]);
         assert_eq!(parsed.batches[0].max_timestamp, 1234);
         assert_eq!(parsed.producer, None);
+        assert!(!parsed.transactional);
+    }
+
+    #[test]
+    fn transactional_batches_need_a_producer_and_control_batches_are_refused() {
+        let mut txn = idempotent(2, b"ab", 9, 0);
+        txn[21..23].copy_from_slice(&TRANSACTIONAL.to_be_bytes());
+        let crc = crc32c::crc32c(&txn[21..]);
+        txn[17..21].copy_from_slice(&crc.to_be_bytes());
+        let parsed = parse(Bytes::from(txn.clone())).unwrap();
+        assert!(parsed.transactional);
+        let mut mixed = txn;
+        mixed.extend(idempotent(1, b"c", 9, 2));
+        assert_eq!(parse(Bytes::from(mixed)), Err(ResponseError::InvalidRecord));
+        let m = marker(9, 3, true, 55).unwrap();
+        assert_eq!(m.records, 1);
+        assert_eq!(i16::from_be_bytes([m.payload[21], m.payload[22]]), TRANSACTIONAL | CONTROL);
+        assert_eq!(i16::from_be_bytes([m.payload[51], m.payload[52]]), 3);
+        assert_eq!(parse(m.payload), Err(ResponseError::InvalidRecord), "clients may not write markers");
     }
 
     #[test]

@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use floe_stream::{Batch, Engine};
+use floe_stream::Engine;
 use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+use crate::internal;
 
 /// Name of the internal topic holding committed offsets. Not a legal Kafka topic name,
 /// so no client can produce to it or fetch from it.
@@ -146,36 +148,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Coordinator {
     /// Opens the offsets stream (creating it on first start) and replays it.
     pub(crate) async fn start(engine: Engine) -> floe_stream::Result<Arc<Coordinator>> {
-        let existing = engine.meta().state().topics.get(OFFSETS_TOPIC).map(|t| t.streams[0]);
-        let offsets_stream = match existing {
-            Some(s) => s,
-            None => match engine.create_topic(OFFSETS_TOPIC, 1, BTreeMap::new()).await {
-                Ok(t) => t.streams[0],
-                Err(floe_stream::Error::TopicExists(_)) => engine
-                    .meta()
-                    .state()
-                    .topics
-                    .get(OFFSETS_TOPIC)
-                    .map(|t| t.streams[0])
-                    .ok_or_else(|| floe_stream::Error::UnknownTopic(OFFSETS_TOPIC.into()))?,
-                Err(e) => return Err(e),
-            },
-        };
+        let offsets_stream = internal::stream(&engine, OFFSETS_TOPIC).await?;
         let mut offsets: HashMap<String, Offsets> = HashMap::new();
-        let (mut next, end) = engine.bounds(offsets_stream)?;
-        while next < end {
-            let batches = engine.read(offsets_stream, next, 8 << 20).await?;
-            let Some(last) = batches.last() else { break };
-            next = last.base_offset + u64::from(last.batch.records);
-            for b in batches {
-                match serde_json::from_slice::<OffsetRecord>(&b.batch.payload) {
-                    Ok(record) => apply(&mut offsets, record),
-                    Err(e) => {
-                        tracing::warn!(offset = b.base_offset, error = %e, "unreadable offsets record skipped")
-                    }
-                }
-            }
-        }
+        internal::replay::<OffsetRecord>(&engine, offsets_stream, |record| apply(&mut offsets, record))
+            .await?;
         tracing::info!(groups = offsets.len(), "committed offsets loaded");
         let coordinator = Arc::new(Coordinator {
             engine,
@@ -445,13 +421,7 @@ impl Coordinator {
         delete_group: bool,
     ) -> floe_stream::Result<()> {
         let record = OffsetRecord { group: group.to_string(), offsets, delete_group };
-        let payload = serde_json::to_vec(&record).map_err(|e| floe_stream::Error::Invalid(e.to_string()))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let batch = Batch { payload: Bytes::from(payload), records: 1, max_timestamp: now };
-        self.engine.append(self.offsets_stream, vec![batch]).await?;
+        internal::append(&self.engine, self.offsets_stream, &record).await?;
         apply(&mut lock(&self.offsets), record);
         Ok(())
     }

@@ -12,10 +12,12 @@ pub mod error;
 mod frame;
 mod group;
 mod handler;
+mod internal;
 pub mod metrics;
 mod retention;
 pub mod server;
 mod topic_config;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,6 +38,7 @@ pub struct Broker {
     engine: Engine,
     groups: Arc<group::Coordinator>,
     consumer_groups: Arc<consumer_group::Coordinator>,
+    txns: Arc<txn::Coordinator>,
     server: ServerSettings,
     advertised_host: String,
     advertised_port: i32,
@@ -70,6 +73,14 @@ impl Broker {
             other => other,
         }
     }
+}
+
+/// Wall-clock milliseconds since the epoch, as Kafka timestamps count them.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A broker whose listeners are bound, ready to serve.
@@ -135,6 +146,10 @@ pub async fn start(config: Config) -> Result<Started> {
         session_timeout: config.server.group_consumer_session_timeout,
     });
     tokio::spawn(consumer_group::reap(Arc::downgrade(&consumer_groups), engine.clone()));
+    let txns = until_store_answers("loading transactions", || {
+        txn::Coordinator::start(engine.clone(), groups.clone())
+    })
+    .await?;
     let listener = TcpListener::bind(&config.server.listen).await?;
     let kafka = listener.local_addr()?;
     let advertised_host = config.server.advertised_host.clone().unwrap_or_else(|| match kafka.ip() {
@@ -146,6 +161,7 @@ pub async fn start(config: Config) -> Result<Started> {
         engine,
         groups,
         consumer_groups,
+        txns,
         advertised_host,
         advertised_port,
         metrics: BrokerMetrics::new(&registry)?,

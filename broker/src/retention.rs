@@ -28,10 +28,7 @@ pub(crate) async fn run(broker: Weak<Broker>, interval: Duration) {
 async fn pass(broker: &Broker, cleaned: &mut HashMap<u64, u64>) {
     let topics: Vec<_> =
         broker.engine.meta().state().topics.values().filter(|t| valid_topic_name(&t.name)).cloned().collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::now_ms();
     for topic in topics {
         let get = |name: &str| topic_config::value(&topic.configs, name);
         let policy = get("cleanup.policy");

@@ -20,7 +20,9 @@ pub struct ProducerStamp {
     pub id: u64,
     /// Producer epoch; a newer epoch fences older ones.
     pub epoch: i16,
-    /// Sequence number of the append's first record.
+    /// Sequence number of the append's first record; negative for a marker that
+    /// carries only an epoch (a transaction's commit or abort record): it fences older
+    /// epochs without taking a place in the sequence.
     pub first_sequence: i32,
 }
 
@@ -78,6 +80,9 @@ impl ProducerState {
                 stamp.id, stamp.epoch, state.epoch
             )));
         }
+        if stamp.first_sequence < 0 {
+            return Ok(Verdict::Append);
+        }
         if stamp.epoch > state.epoch {
             return if stamp.first_sequence == 0 {
                 Ok(Verdict::Append)
@@ -110,6 +115,9 @@ impl ProducerState {
         if epoch != self.epoch {
             self.epoch = epoch;
             self.recent.clear();
+        }
+        if first_sequence < 0 {
+            return;
         }
         self.recent.push_back(ProducerBatch {
             first_sequence,
@@ -144,6 +152,24 @@ mod tests {
         assert!(matches!(ProducerState::check(Some(&s), stamp(1, 1), 1), Err(Error::ProducerFenced(_))));
         assert!(matches!(ProducerState::check(Some(&s), stamp(3, 4), 1), Err(Error::OutOfOrderSequence(_))));
         assert_eq!(ProducerState::check(Some(&s), stamp(3, 0), 1).unwrap(), Verdict::Append);
+    }
+
+    #[test]
+    fn markers_fence_older_epochs_without_a_sequence() {
+        let mut s = ProducerState::default();
+        s.record(0, 0, 3, 100);
+        let marker = ProducerStamp { id: 7, epoch: 1, first_sequence: -1 };
+        assert_eq!(ProducerState::check(Some(&s), marker, 1).unwrap(), Verdict::Append);
+        s.record(1, -1, 1, 103);
+        assert!(s.recent.is_empty());
+        assert!(matches!(ProducerState::check(Some(&s), stamp(0, 3), 1), Err(Error::ProducerFenced(_))));
+        assert!(matches!(ProducerState::check(Some(&s), marker, 1), Ok(Verdict::Append)));
+        assert_eq!(ProducerState::check(Some(&s), stamp(2, 0), 1).unwrap(), Verdict::Append);
+        // a marker of the current epoch leaves the sequence where it was
+        let mut t = ProducerState::default();
+        t.record(0, 0, 3, 100);
+        t.record(0, -1, 1, 103);
+        assert_eq!(ProducerState::check(Some(&t), stamp(0, 3), 1).unwrap(), Verdict::Append);
     }
 
     #[test]

@@ -112,3 +112,35 @@ def test_timeouts_and_errors_while_compaction_runs(broker_factory):
     assert broker.metric("floe_compaction_objects_total") > 0, "compaction ran once the store healed"
     check_acked(broker.bootstrap, "calm", 3, calm)
     check_acked(broker.bootstrap, "slow", 3, slowed)
+
+
+def test_transactions_through_lost_answers(broker_factory):
+    """Transactions while store answers get lost: every transaction the producer saw
+    commit is read exactly once by a read_committed consumer, and nothing else is."""
+    from confluent_kafka import KafkaException
+
+    from test_transactions import read
+
+    broker = broker_factory(**CONTROL)
+    create_topic(broker.bootstrap, "txn-flaky", 2)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "flaky-app", "linger.ms": 5,
+                  "retry.backoff.ms": 50})
+    p.init_transactions(60)
+    broker.faults(ambiguous_rate=0.2, latency_ms=10)
+    committed = []
+    for t in range(8):
+        values = [f"t{t}-{i}" for i in range(40)]
+        p.begin_transaction()
+        for i, v in enumerate(values):
+            p.produce("txn-flaky", value=v.encode(), partition=i % 2)
+        try:
+            p.commit_transaction(60)
+            committed += values
+        except KafkaException as e:
+            assert e.args[0].txn_requires_abort(), e
+            p.abort_transaction(60)
+    broker.faults(ambiguous_rate=0, latency_ms=0)
+    assert broker.metric("floe_store_requests_total", outcome="unavailable") > 0, "faults were injected"
+    assert committed, "some transaction committed"
+    seen = read(broker.bootstrap, [("txn-flaky", 0), ("txn-flaky", 1)], "read_committed", len(committed))
+    assert sorted(seen) == sorted(committed), "each committed record once, no aborted one"

@@ -2,13 +2,18 @@
 //! the request's byte limits; waits up to max.wait.ms for min.bytes to be ready. Every
 //! fetch is a full one: Floe answers with session id 0, which tells clients it keeps no
 //! fetch sessions (KIP-227).
+//!
+//! read_committed fetches stop at the last stable offset (the first offset of the
+//! earliest open transaction) and list the aborted transactions in what they return.
+//! The transaction state is read after the data: a transaction that ended in between
+//! is then either still holding the LSO back or already listed as aborted.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::protocol::VersionRange;
 
 use crate::Broker;
@@ -26,14 +31,23 @@ pub(crate) async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> 
     let deadline = tokio::time::Instant::now() + wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let mut commits = broker.engine.commits();
+    let mut txns = broker.txns.changes();
     loop {
         commits.borrow_and_update();
+        txns.borrow_and_update();
         let (response, bytes, errors) = read(broker, &req, version).await;
         if bytes >= min_bytes.max(1) || errors || tokio::time::Instant::now() >= deadline {
             broker.metrics.bytes_out.inc_by(bytes as u64);
             return response;
         }
-        match tokio::time::timeout_at(deadline, commits.changed()).await {
+        // Data, or a transaction ending (which moves the LSO), may make more readable.
+        let changed = async {
+            tokio::select! {
+                r = commits.changed() => r,
+                r = txns.changed() => r,
+            }
+        };
+        match tokio::time::timeout_at(deadline, changed).await {
             Ok(Ok(())) | Err(_) => {}
             Ok(Err(_)) => return response,
         }
@@ -79,17 +93,35 @@ async fn read(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespon
                 broker.engine.read(stream, offset, limit).await
             };
             match (result, broker.engine.bounds(stream)) {
-                (Ok(batches), Ok((start, end))) => {
+                (Ok(mut batches), Ok((start, end))) => {
+                    let stable = broker.txns.last_stable(stream, end);
+                    if read_committed {
+                        batches.retain(|b| b.base_offset < stable);
+                    }
                     let mut records =
                         BytesMut::with_capacity(batches.iter().map(|b| b.batch.payload.len()).sum());
                     for b in &batches {
                         batch::put_patched(&mut records, b.base_offset, &b.batch.payload);
                     }
+                    if read_committed && let Some(last) = batches.last() {
+                        let to = last.base_offset + u64::from(last.batch.records);
+                        let aborted = broker
+                            .txns
+                            .aborted(stream, offset, to)
+                            .into_iter()
+                            .map(|a| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(a.producer_id as i64))
+                                    .with_first_offset(a.first_offset as i64)
+                            })
+                            .collect();
+                        data = data.with_aborted_transactions(Some(aborted));
+                    }
                     total += records.len();
                     budget = budget.saturating_sub(records.len());
                     data = data
                         .with_high_watermark(end as i64)
-                        .with_last_stable_offset(end as i64)
+                        .with_last_stable_offset(stable as i64)
                         .with_log_start_offset(if version >= 5 { start as i64 } else { -1 })
                         .with_records(Some(records.freeze()));
                 }

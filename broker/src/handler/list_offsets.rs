@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), or the first offset at or after a timestamp.
 //! Served up to v6: v7's max-timestamp query (-3) is not implemented, so not advertised.
+//! Latest, for a read_committed client, is the last stable offset.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -17,10 +18,16 @@ pub(crate) const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
-async fn lookup(broker: &Broker, stream: u64, timestamp: i64) -> Result<(i64, i64), floe_stream::Error> {
+async fn lookup(
+    broker: &Broker,
+    stream: u64,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), floe_stream::Error> {
     let (start, end) = broker.engine.bounds(stream)?;
     Ok(match timestamp {
         EARLIEST => (-1, start as i64),
+        LATEST if read_committed => (-1, broker.txns.last_stable(stream, end) as i64),
         LATEST => (-1, end as i64),
         ts if ts >= 0 => match broker.engine.offset_for_timestamp(stream, ts).await? {
             Some(offset) => (ts, offset as i64),
@@ -47,7 +54,7 @@ pub(crate) async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i1
             });
             let r = match stream {
                 None => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
-                Some(stream) => match lookup(broker, stream, p.timestamp).await {
+                Some(stream) => match lookup(broker, stream, p.timestamp, req.isolation_level == 1).await {
                     Ok((timestamp, offset)) => r
                         .with_timestamp(timestamp)
                         .with_offset(offset)

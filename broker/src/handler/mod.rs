@@ -2,6 +2,8 @@
 //! Floe answers; ApiVersions advertises exactly it and anything else closes the
 //! connection, as Kafka does.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod consumer_group_describe;
@@ -14,6 +16,9 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -22,12 +27,14 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +49,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Request};
 
 /// The APIs Floe serves and their versions.
-pub(crate) const SERVED: [(ApiKey, VersionRange); 27] = [
+pub(crate) const SERVED: [(ApiKey, VersionRange); 34] = [
     (api_versions::KEY, api_versions::VERSIONS),
     (metadata::KEY, metadata::VERSIONS),
     (create_topics::KEY, create_topics::VERSIONS),
@@ -70,6 +77,13 @@ pub(crate) const SERVED: [(ApiKey, VersionRange); 27] = [
     (describe_cluster::KEY, describe_cluster::VERSIONS),
     (consumer_group_heartbeat::KEY, consumer_group_heartbeat::VERSIONS),
     (consumer_group_describe::KEY, consumer_group_describe::VERSIONS),
+    (add_partitions_to_txn::KEY, add_partitions_to_txn::VERSIONS),
+    (add_offsets_to_txn::KEY, add_offsets_to_txn::VERSIONS),
+    (end_txn::KEY, end_txn::VERSIONS),
+    (txn_offset_commit::KEY, txn_offset_commit::VERSIONS),
+    (describe_producers::KEY, describe_producers::VERSIONS),
+    (list_transactions::KEY, list_transactions::VERSIONS),
+    (describe_transactions::KEY, describe_transactions::VERSIONS),
 ];
 
 /// DescribeConfigs and AlterConfigs resource types.
@@ -168,7 +182,26 @@ async fn respond(broker: &Broker, version: i16, body: RequestKind, client: Clien
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, version).await),
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(init_producer_id::handle(broker, r).await)
+            ResponseKind::InitProducerId(init_producer_id::handle(broker, r, version).await)
+        }
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(broker, r, version).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(broker, r, version).await)
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(broker, r, version).await),
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(broker, r, version).await)
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, r))
+        }
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(list_transactions::handle(broker, r))
+        }
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(describe_transactions::handle(broker, r))
         }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, r, version).await)
@@ -310,8 +343,72 @@ mod every_version {
                     ]),
                 ]))]
             }
-            ApiKey::InitProducerId => vec![RequestKind::InitProducerId(
-                InitProducerIdRequest::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1),
+            ApiKey::InitProducerId => vec![
+                RequestKind::InitProducerId(
+                    InitProducerIdRequest::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1),
+                ),
+                RequestKind::InitProducerId(
+                    InitProducerIdRequest::default()
+                        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))))
+                        .with_transaction_timeout_ms(60_000)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                ),
+            ],
+            ApiKey::AddPartitionsToTxn => vec![RequestKind::AddPartitionsToTxn(
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                    .with_v3_and_below_producer_id(ProducerId(0))
+                    .with_v3_and_below_topics(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(t("t"))
+                            .with_partitions(vec![0, 9]),
+                    ]),
+            )],
+            ApiKey::AddOffsetsToTxn => vec![RequestKind::AddOffsetsToTxn(
+                AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                    .with_group_id(GroupId(StrBytes::from_static_str("g"))),
+            )],
+            ApiKey::EndTxn => vec![RequestKind::EndTxn(
+                EndTxnRequest::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                    .with_committed(true),
+            )],
+            ApiKey::TxnOffsetCommit => vec![RequestKind::TxnOffsetCommit(
+                TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                    .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                    .with_topics(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                            .with_name(t("t"))
+                            .with_partitions(vec![
+                                txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                    .with_committed_offset(1),
+                                txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                    .with_partition_index(4),
+                            ]),
+                    ]),
+            )],
+            ApiKey::DescribeProducers => {
+                vec![RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
+                    describe_producers_request::TopicRequest::default()
+                        .with_name(t("t"))
+                        .with_partition_indexes(vec![0, 5]),
+                ]))]
+            }
+            ApiKey::ListTransactions => vec![
+                RequestKind::ListTransactions(ListTransactionsRequest::default()),
+                RequestKind::ListTransactions(ListTransactionsRequest::default().with_state_filters(vec![
+                    StrBytes::from_static_str("Empty"),
+                    StrBytes::from_static_str("Bogus"),
+                ])),
+            ],
+            ApiKey::DescribeTransactions => vec![RequestKind::DescribeTransactions(
+                DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                    TransactionalId(StrBytes::from_static_str("tx")),
+                    TransactionalId(StrBytes::from_static_str("missing")),
+                ]),
             )],
             ApiKey::FindCoordinator => vec![RequestKind::FindCoordinator(
                 FindCoordinatorRequest::default()

@@ -1,5 +1,8 @@
 //! OffsetFetch: committed offsets of one group (v1-7) or several (v8+); -1 where none.
+//! With require_stable (v7+), a partition whose offset an open transaction is about to
+//! commit answers UNSTABLE_OFFSET_COMMIT, and the client asks again.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -44,6 +47,15 @@ fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<(TopicName, Vec<i32>)
     }
 }
 
+/// The partition's error code: whether its offset is waiting on a transaction.
+fn stability(broker: &Broker, require_stable: bool, group: &str, topic: &str, partition: i32) -> i16 {
+    if require_stable && broker.txns.pending_offset(group, topic, partition) {
+        ResponseError::UnstableOffsetCommit.code()
+    } else {
+        0
+    }
+}
+
 fn parts(c: Option<Committed>) -> (i64, i32, Option<StrBytes>) {
     match c {
         Some(c) => (c.offset, c.leader_epoch, Some(StrBytes::from_string(c.metadata.unwrap_or_default()))),
@@ -68,6 +80,13 @@ pub(crate) fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> 
                             .map(|(p, c)| {
                                 let (offset, epoch, metadata) = parts(c);
                                 OffsetFetchResponsePartitions::default()
+                                    .with_error_code(stability(
+                                        broker,
+                                        req.require_stable,
+                                        &g.group_id,
+                                        &name,
+                                        p,
+                                    ))
                                     .with_partition_index(p)
                                     .with_committed_offset(offset)
                                     .with_committed_leader_epoch(epoch)
@@ -91,6 +110,7 @@ pub(crate) fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> 
                 .map(|(p, c)| {
                     let (offset, epoch, metadata) = parts(c);
                     OffsetFetchResponsePartition::default()
+                        .with_error_code(stability(broker, req.require_stable, &req.group_id, &name, p))
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(if version >= 5 { epoch } else { -1 })

@@ -40,6 +40,18 @@ fn partition_response(
     }
 }
 
+/// A transactional append must come from its transaction's current producer, into a
+/// partition the transaction holds; otherwise its records could escape the markers.
+fn check_transaction(broker: &Broker, stream: u64, parsed: &batch::Parsed) -> Result<(), Failure> {
+    match parsed.producer {
+        Some(p) if parsed.transactional => broker
+            .txns
+            .check_append(p.id, p.epoch, stream)
+            .map_err(|code| (code, "not part of the producer's open transaction".to_string())),
+        _ => Ok(()),
+    }
+}
+
 /// Queues the request's batches; the returned future resolves to the response, or to
 /// `None` when the producer wants none (acks=0).
 pub(crate) async fn submit(
@@ -69,8 +81,9 @@ pub(crate) async fn submit(
                 (_, Some(stream), Some(records)) => {
                     let size = records.len() as u64;
                     batch::parse(records)
-                        .map(|parsed| (stream, parsed, size))
                         .map_err(|code| (code, "record batch rejected".to_string()))
+                        .and_then(|parsed| check_transaction(broker, stream, &parsed).map(|()| parsed))
+                        .map(|parsed| (stream, parsed, size))
                 }
             };
             let queued = match checked {

@@ -121,7 +121,8 @@ def test_transactions_through_lost_answers(broker_factory):
 
     from test_transactions import read
 
-    broker = broker_factory(**CONTROL)
+    # the object WAL: every transactional write meets the faulty store before its ack
+    broker = broker_factory(floe_engine__wal="object", **CONTROL)
     create_topic(broker.bootstrap, "txn-flaky", 2)
     p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "flaky-app", "linger.ms": 5,
                   "retry.backoff.ms": 50})

@@ -14,6 +14,8 @@ need=()
 command -v kcat >/dev/null || need+=(kcat)
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
 command -v npm >/dev/null || need+=(nodejs npm)
+# floe-bench's report test draws text on its charts with this font
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

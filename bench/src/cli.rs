@@ -77,6 +77,12 @@ impl ReportArgs {
     }
 }
 
+/// A program given as a path is made absolute, as brokers start in their own directory;
+/// a bare name is left for PATH.
+fn resolve(program: PathBuf) -> PathBuf {
+    if program.components().count() > 1 { std::path::absolute(&program).unwrap_or(program) } else { program }
+}
+
 impl Cli {
     /// Does what the command line says.
     pub fn run(self) -> Result<()> {
@@ -84,7 +90,11 @@ impl Cli {
             Command::Run(args) => {
                 let command = std::env::args().collect::<Vec<_>>().join(" ");
                 let args = *args;
-                let programs = Programs { floe: args.floe, tansu: args.tansu, moto: args.moto };
+                let programs = Programs {
+                    floe: resolve(args.floe),
+                    tansu: resolve(args.tansu),
+                    moto: resolve(args.moto),
+                };
                 let machine = Machine::describe();
                 std::fs::create_dir_all(&args.report.out)?;
                 let mut results =

@@ -438,7 +438,7 @@ fn latency_chart(r: &RunResults, path: &Path, size: (u32, u32)) -> Result<()> {
 fn cost_chart(bills: &[(Cloud, Bill, Bill)], path: &Path, size: (u32, u32)) -> Result<()> {
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let y_max = bills.iter().map(|(_, f, k)| f.total().max(k.total())).fold(1.0, f64::max) / 1000.0 * 1.15;
+    let y_max = bills.iter().map(|(_, f, k)| f.total().max(k.total())).fold(1.0, f64::max) / 1000.0 * 1.3;
     // one segment per bar: cloud i's Floe bar is segment 2i, its Kafka bar 2i + 1
     let label = |j: i32| {
         let (cloud, system) = (j / 2, if j % 2 == 0 { "Floe" } else { "Kafka" });
@@ -449,7 +449,7 @@ fn cost_chart(bills: &[(Cloud, Bill, Bill)], path: &Path, size: (u32, u32)) -> R
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..2 * bills.len() as i32).into_segmented(), 0.0..y_max)?;
+        .build_cartesian_2d((0..2 * bills.len() as i32 - 1).into_segmented(), 0.0..y_max)?;
     chart
         .configure_mesh()
         .disable_x_mesh()

@@ -49,6 +49,20 @@ pub struct Cloud {
     pub cross_az_gib: Price,
 }
 
+impl Cloud {
+    /// Every price, in the order reports list them.
+    pub fn prices(&self) -> [&Price; 6] {
+        [
+            &self.object_storage_gib_month,
+            &self.object_put_per_1000,
+            &self.object_get_per_1000,
+            &self.instance_hour,
+            &self.block_storage_gib_month,
+            &self.cross_az_gib,
+        ]
+    }
+}
+
 /// The workload costed, and the assumptions that are not prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostWorkload {
@@ -261,14 +275,7 @@ mod tests {
         let book = PriceBook::parse(include_str!("../prices.toml")).unwrap();
         assert_eq!(book.cloud.len(), 4);
         for c in &book.cloud {
-            for p in [
-                &c.object_storage_gib_month,
-                &c.object_put_per_1000,
-                &c.object_get_per_1000,
-                &c.instance_hour,
-                &c.block_storage_gib_month,
-                &c.cross_az_gib,
-            ] {
+            for p in c.prices() {
                 assert!(p.source.starts_with("https://"), "{}: {p:?}", c.name);
                 assert!(p.date.len() == 10, "{}: {p:?}", c.name);
                 assert!(p.usd >= 0.0);

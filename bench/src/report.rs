@@ -313,14 +313,7 @@ fn cost_section(
     let mut unverified = 0;
     for (c, _, _) in bills {
         let _ = write!(s, "| {} ({}; {}) ", c.name, c.object_class, c.instance);
-        for p in [
-            &c.object_storage_gib_month,
-            &c.object_put_per_1000,
-            &c.object_get_per_1000,
-            &c.instance_hour,
-            &c.block_storage_gib_month,
-            &c.cross_az_gib,
-        ] {
+        for p in c.prices() {
             let mark = if p.verified { "" } else { "*" };
             unverified += usize::from(!p.verified);
             let _ = write!(s, "| [{}{mark}]({}) ", p.usd, p.source);
@@ -332,6 +325,30 @@ fn cost_section(
         "\n\\* {unverified} figures are list prices as last known, not re-checked against the linked page \
          for this report (see the dates in `bench/prices.toml`); the others were read from the page."
     );
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// A chart with the report's title font, margins and label areas.
+fn chart_on<'a, 'b>(area: &'a Area<'b>, title: impl AsRef<str>) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(title, (FONT, 22)).margin(12).x_label_area_size(40).y_label_area_size(80);
+    builder
+}
+
+/// The legend, in the report's style.
+fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
 }
 
 /// Which bytes of a sample a panel plots.
@@ -354,12 +371,7 @@ fn throughput_chart(r: &RunResults, path: &Path, size: (u32, u32)) -> Result<()>
             .map(|s| pick(s) as f64 / 1e6)
             .fold(1.0, f64::max)
             * 1.1;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(title, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        let mut chart = chart_on(&area, title).build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
             .x_desc("seconds since the phase started")
@@ -375,13 +387,7 @@ fn throughput_chart(r: &RunResults, path: &Path, size: (u32, u32)) -> Result<()>
                 .label(t.target.to_string())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
     root.present()?;
     Ok(())
@@ -397,11 +403,7 @@ fn latency_chart(r: &RunResults, path: &Path, size: (u32, u32)) -> Result<()> {
     let (lo, hi) = all.fold((f64::MAX, 0.0f64), |(lo, hi), (_, v)| (lo.min(v), hi.max(v)));
     let (lo, hi) = ((lo.max(0.01) / 2.0), (hi.max(lo) * 2.0).max(1.0));
     for (title, ack, area) in panels {
-        let mut chart = ChartBuilder::on(&area)
-            .caption(format!("{title} (ms, log scale)"), (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
+        let mut chart = chart_on(&area, format!("{title} (ms, log scale)"))
             .build_cartesian_2d(0i32..4i32, (lo..hi).log_scale())?;
         chart
             .configure_mesh()
@@ -423,13 +425,7 @@ fn latency_chart(r: &RunResults, path: &Path, size: (u32, u32)) -> Result<()> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
             chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     root.present()?;
     Ok(())
@@ -444,12 +440,9 @@ fn cost_chart(bills: &[(Cloud, Bill, Bill)], path: &Path, size: (u32, u32)) -> R
         let (cloud, system) = (j / 2, if j % 2 == 0 { "Floe" } else { "Kafka" });
         bills.get(cloud as usize).map(|(c, _, _)| format!("{} {system}", c.name)).unwrap_or_default()
     };
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Monthly cost of the workload: Floe (measured requests) vs 3-replica Kafka", (FONT, 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d((0..2 * bills.len() as i32 - 1).into_segmented(), 0.0..y_max)?;
+    let mut chart =
+        chart_on(&root, "Monthly cost of the workload: Floe (measured requests) vs 3-replica Kafka")
+            .build_cartesian_2d((0..2 * bills.len() as i32 - 1).into_segmented(), 0.0..y_max)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -483,13 +476,7 @@ fn cost_chart(bills: &[(Cloud, Bill, Bill)], path: &Path, size: (u32, u32)) -> R
             )
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;
     Ok(())
 }

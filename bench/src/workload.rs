@@ -213,26 +213,12 @@ impl Workload {
     /// Tailing: consumers read while producers write for the workload's duration; then
     /// consumers drain what is left.
     pub fn tail(&self, bootstrap: &str) -> Result<Phase> {
-        let epoch = Instant::now();
-        let progress = Arc::new(Progress::default());
+        let phase = Shared::start();
+        let sampler = phase.sample_every_second();
+        let consumers = self.spawn_consumers(bootstrap, "floe-bench-tail", &phase, true)?;
         let producing = Arc::new(AtomicBool::new(true));
-        let stop = Arc::new(AtomicBool::new(false));
-        let sampler = sample_every_second(epoch, progress.clone(), stop.clone());
-        let consumers: Vec<_> = (0..self.consumers)
-            .map(|i| {
-                self.spawn_consumer(
-                    bootstrap,
-                    "floe-bench-tail",
-                    i,
-                    epoch,
-                    progress.clone(),
-                    stop.clone(),
-                    true,
-                )
-            })
-            .collect::<Result<_>>()?;
         let producers: Vec<_> = (0..self.producers)
-            .map(|i| self.spawn_producer(bootstrap, i, epoch, progress.clone(), producing.clone()))
+            .map(|i| self.spawn_producer(bootstrap, i, &phase, producing.clone()))
             .collect::<Result<_>>()?;
         thread::sleep(Duration::from_secs(self.duration_secs));
         producing.store(false, Ordering::Relaxed);
@@ -240,56 +226,33 @@ impl Workload {
         for p in producers {
             acks.add(join(p)?)?;
         }
-        let produce_secs = epoch.elapsed().as_secs_f64();
-        let target = progress.produced_records.load(Ordering::Relaxed);
-        let consume_secs = drain(&progress, target, epoch);
-        stop.store(true, Ordering::Relaxed);
-        let mut e2e = latency::histogram();
-        for c in consumers {
-            e2e.add(join(c)?)?;
-        }
-        let series = join(sampler)?;
+        let produce_secs = phase.epoch.elapsed().as_secs_f64();
+        let progress = &phase.progress;
+        let produced_records = progress.produced_records.load(Ordering::Relaxed);
+        let (consume_secs, e2e) = phase.finish(consumers, produced_records)?;
         Ok(Phase {
             produced_bytes: progress.produced_bytes.load(Ordering::Relaxed),
-            produced_records: target,
+            produced_records,
             produce_secs,
             consumed_bytes: progress.consumed_bytes.load(Ordering::Relaxed),
             consumed_records: progress.consumed_records.load(Ordering::Relaxed),
             consume_secs,
             ack: Summary::of(&acks),
             e2e: Summary::of(&e2e),
-            series,
+            series: join(sampler)?,
             failed: progress.failed.load(Ordering::Relaxed),
         })
     }
 
     /// Catch-up: fresh consumers read `records` from the earliest offset.
     pub fn catch_up(&self, bootstrap: &str, records: u64) -> Result<Phase> {
-        let epoch = Instant::now();
-        let progress = Arc::new(Progress::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let sampler = sample_every_second(epoch, progress.clone(), stop.clone());
-        let consumers: Vec<_> = (0..self.consumers)
-            .map(|i| {
-                self.spawn_consumer(
-                    bootstrap,
-                    "floe-bench-catch-up",
-                    i,
-                    epoch,
-                    progress.clone(),
-                    stop.clone(),
-                    false,
-                )
-            })
-            .collect::<Result<_>>()?;
-        let consume_secs = drain(&progress, records, epoch);
-        stop.store(true, Ordering::Relaxed);
-        for c in consumers {
-            join(c)?;
-        }
+        let phase = Shared::start();
+        let sampler = phase.sample_every_second();
+        let consumers = self.spawn_consumers(bootstrap, "floe-bench-catch-up", &phase, false)?;
+        let (consume_secs, _) = phase.finish(consumers, records)?;
         Ok(Phase {
-            consumed_bytes: progress.consumed_bytes.load(Ordering::Relaxed),
-            consumed_records: progress.consumed_records.load(Ordering::Relaxed),
+            consumed_bytes: phase.progress.consumed_bytes.load(Ordering::Relaxed),
+            consumed_records: phase.progress.consumed_records.load(Ordering::Relaxed),
             consume_secs,
             series: join(sampler)?,
             ..Phase::default()
@@ -300,11 +263,12 @@ impl Workload {
         &self,
         bootstrap: &str,
         index: usize,
-        epoch: Instant,
-        progress: Arc<Progress>,
+        phase: &Shared,
         producing: Arc<AtomicBool>,
-    ) -> Result<thread::JoinHandle<Result<Histogram<u64>>>> {
-        let context = AckContext { epoch, progress, acks: Mutex::new(latency::histogram()) };
+    ) -> Result<ClientThread> {
+        let epoch = phase.epoch;
+        let context =
+            AckContext { epoch, progress: phase.progress.clone(), acks: Mutex::new(latency::histogram()) };
         let producer: BaseProducer<AckContext> =
             self.producer_config(bootstrap).create_with_context(context).context("producer")?;
         let mut value = payload(self.record_size, index as u64);
@@ -344,41 +308,98 @@ impl Workload {
         }))
     }
 
-    #[allow(clippy::too_many_arguments)] // one call site per phase; a struct would only rename them
-    fn spawn_consumer(
+    /// One consumer per share of the partitions, each from the earliest offset.
+    fn spawn_consumers(
         &self,
         bootstrap: &str,
         group: &str,
-        index: usize,
-        epoch: Instant,
-        progress: Arc<Progress>,
-        stop: Arc<AtomicBool>,
+        phase: &Shared,
         measure_e2e: bool,
-    ) -> Result<thread::JoinHandle<Result<Histogram<u64>>>> {
-        let consumer: BaseConsumer = self.consumer_config(bootstrap, group).create().context("consumer")?;
-        let mut assignment = TopicPartitionList::new();
-        for p in self.assignment(index) {
-            assignment.add_partition_offset(TOPIC, p, Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
-        Ok(thread::spawn(move || {
-            let mut e2e = latency::histogram();
-            while !stop.load(Ordering::Relaxed) {
-                match consumer.poll(Duration::from_millis(100)) {
-                    Some(Ok(message)) => {
-                        let value = message.payload().unwrap_or_default();
-                        if measure_e2e && let Some(sent_at) = stamped(value) {
-                            latency::record(&mut e2e, micros(epoch).saturating_sub(sent_at));
-                        }
-                        progress.consumed_bytes.fetch_add(value.len() as u64, Ordering::Relaxed);
-                        progress.consumed_records.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some(Err(e)) => eprintln!("consumer {index}: {e}"),
-                    None => {}
+    ) -> Result<Vec<ClientThread>> {
+        (0..self.consumers)
+            .map(|index| {
+                let consumer: BaseConsumer =
+                    self.consumer_config(bootstrap, group).create().context("consumer")?;
+                let mut assignment = TopicPartitionList::new();
+                for p in self.assignment(index) {
+                    assignment.add_partition_offset(TOPIC, p, Offset::Beginning)?;
                 }
+                consumer.assign(&assignment)?;
+                let Shared { epoch, progress, stop } = phase.clone();
+                Ok(thread::spawn(move || {
+                    let mut e2e = latency::histogram();
+                    while !stop.load(Ordering::Relaxed) {
+                        match consumer.poll(Duration::from_millis(100)) {
+                            Some(Ok(message)) => {
+                                let value = message.payload().unwrap_or_default();
+                                if measure_e2e && let Some(sent_at) = stamped(value) {
+                                    latency::record(&mut e2e, micros(epoch).saturating_sub(sent_at));
+                                }
+                                progress.consumed_bytes.fetch_add(value.len() as u64, Ordering::Relaxed);
+                                progress.consumed_records.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(Err(e)) => eprintln!("consumer {index}: {e}"),
+                            None => {}
+                        }
+                    }
+                    Ok(e2e)
+                }))
+            })
+            .collect()
+    }
+}
+
+/// A producer or consumer thread; it returns its latency histogram.
+type ClientThread = thread::JoinHandle<Result<Histogram<u64>>>;
+
+/// What the threads of one phase share.
+#[derive(Debug, Clone)]
+struct Shared {
+    epoch: Instant,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shared {
+    fn start() -> Shared {
+        Shared { epoch: Instant::now(), progress: Arc::default(), stop: Arc::default() }
+    }
+
+    /// Waits for consumers to have `records` records, stops them and the sampler, and
+    /// returns when the last record arrived (seconds into the phase) and the consumers'
+    /// end-to-end latencies.
+    fn finish(&self, consumers: Vec<ClientThread>, records: u64) -> Result<(f64, Histogram<u64>)> {
+        let consume_secs = drain(&self.progress, records, self.epoch);
+        self.stop.store(true, Ordering::Relaxed);
+        let mut e2e = latency::histogram();
+        for c in consumers {
+            e2e.add(join(c)?)?;
+        }
+        Ok((consume_secs, e2e))
+    }
+
+    /// Counts bytes through the phase, second by second, until it stops.
+    fn sample_every_second(&self) -> thread::JoinHandle<Result<Vec<Sample>>> {
+        let Shared { epoch, progress, stop } = self.clone();
+        thread::spawn(move || {
+            let mut series = Vec::new();
+            let (mut produced, mut consumed) = (0, 0);
+            let mut tick = 1u32;
+            while !stop.load(Ordering::Relaxed) {
+                let due = epoch + Duration::from_secs(tick.into());
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    thread::sleep(wait);
+                }
+                let (p, c) = (
+                    progress.produced_bytes.load(Ordering::Relaxed),
+                    progress.consumed_bytes.load(Ordering::Relaxed),
+                );
+                series.push(Sample { t: tick.into(), produced: p - produced, consumed: c - consumed });
+                (produced, consumed) = (p, c);
+                tick += 1;
             }
-            Ok(e2e)
-        }))
+            Ok(series)
+        })
     }
 }
 
@@ -399,32 +420,6 @@ fn drain(progress: &Progress, records: u64, epoch: Instant) -> f64 {
         }
         thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn sample_every_second(
-    epoch: Instant,
-    progress: Arc<Progress>,
-    stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<Result<Vec<Sample>>> {
-    thread::spawn(move || {
-        let mut series = Vec::new();
-        let (mut produced, mut consumed) = (0, 0);
-        let mut tick = 1u32;
-        while !stop.load(Ordering::Relaxed) {
-            let due = epoch + Duration::from_secs(tick.into());
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                thread::sleep(wait);
-            }
-            let (p, c) = (
-                progress.produced_bytes.load(Ordering::Relaxed),
-                progress.consumed_bytes.load(Ordering::Relaxed),
-            );
-            series.push(Sample { t: tick.into(), produced: p - produced, consumed: c - consumed });
-            (produced, consumed) = (p, c);
-            tick += 1;
-        }
-        Ok(series)
-    })
 }
 
 fn join<T>(handle: thread::JoinHandle<Result<T>>) -> Result<T> {

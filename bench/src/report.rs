@@ -117,7 +117,8 @@ fn markdown(r: &RunResults, prices: &PriceBook, bills: Option<&Bills>) -> String
     let _ = writeln!(
         s,
         "Workload: {} producer(s) and {} consumer(s) through librdkafka, topic of {} partitions, {}-byte \
-         records ({}), for {} s; acks={}, compression={}, linger.ms={}, batch.size={}. Tailing phase: \
+         records ({}), for {} s; acks={}, compression={}, linger.ms={}, batch.size={}, \
+         queue.buffering.max.kbytes={}. Tailing phase: \
          consumers read while producers write. Catch-up phase: fresh consumers read the whole backlog \
          from the earliest offset, on the same broker right after.\n",
         w.producers,
@@ -129,7 +130,8 @@ fn markdown(r: &RunResults, prices: &PriceBook, bills: Option<&Bills>) -> String
         w.acks,
         w.compression,
         w.linger_ms,
-        w.batch_size
+        w.batch_size,
+        w.queue_kib
     );
     s.push_str("## Throughput\n\n");
     s.push_str("| target | produce MB/s | produce records/s | tail consume MB/s | catch-up MB/s | GiB produced | failed |\n");
@@ -257,7 +259,9 @@ fn cost_section(
          {:.0}% CPU). Floe keeps producers and consumers in their zone (rack-aware routing), so no data \
          crosses zones. Kafka: replication factor {}, disks {:.0}% full at the retention limit, brokers \
          sized at {} GiB/s of NIC traffic each, producers reaching leaders in other zones {}/{} of the \
-         time, followers in other zones, consumers {}.\n",
+         time, followers in other zones, consumers {}. Requests per GiB depend on the rate they were \
+         measured at (Floe writes one object per WAL window, by time or size): the model applies this \
+         run's figures unchanged to the costed workload.\n",
         w.ingress_gib_s,
         w.egress_gib_s,
         w.zones,
@@ -558,6 +562,7 @@ mod tests {
                 compression: "none".into(),
                 linger_ms: 5,
                 batch_size: 1 << 20,
+                queue_kib: 16 << 10,
             },
             targets: vec![target(Target::FloeS3, Some(counts), 1.0), target(Target::TansuS3, None, 20.0)],
         }

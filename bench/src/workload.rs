@@ -62,6 +62,10 @@ pub struct Workload {
     /// Producer `batch.size`, bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub batch_size: u64,
+    /// Producer `queue.buffering.max.kbytes`: records waiting in the client. At the max
+    /// rate, ack latency includes this queue; a small one keeps it about the broker.
+    #[arg(long, default_value_t = 16 << 10)]
+    pub queue_kib: u64,
 }
 
 /// Throughput of one second of a phase.
@@ -173,7 +177,7 @@ impl Workload {
             .set("batch.size", self.batch_size.to_string())
             // a batch must fit in a message set
             .set("message.max.bytes", (self.batch_size + (64 << 10)).to_string())
-            .set("queue.buffering.max.kbytes", (256 << 10).to_string())
+            .set("queue.buffering.max.kbytes", self.queue_kib.to_string())
             .set("message.timeout.ms", "120000");
         c
     }
@@ -453,6 +457,7 @@ mod tests {
             compression: "none".into(),
             linger_ms: 0,
             batch_size: 1,
+            queue_kib: 1,
         };
         let all: Vec<i32> = {
             let mut v: Vec<i32> = (0..4).flat_map(|i| w.assignment(i)).collect();

@@ -13,6 +13,7 @@ step "system packages"
 need=()
 command -v kcat >/dev/null || need+=(kcat)
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)  # floe-bench links librdkafka through it
 command -v npm >/dev/null || need+=(nodejs npm)
 # floe-bench's report test draws text on its charts with this font
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)

@@ -23,6 +23,8 @@ pub struct Machine {
     pub librdkafka: String,
     /// UTC start of the run.
     pub started: String,
+    /// Load averages (1, 5, 15 min) at the start: other work on the machine skews results.
+    pub load: String,
 }
 
 fn first_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
@@ -61,6 +63,7 @@ impl Machine {
                 .to_string(),
             librdkafka: rdkafka::util::get_rdkafka_version().1,
             started: command_output("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"]),
+            load: read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         }
     }
 }

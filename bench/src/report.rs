@@ -108,9 +108,10 @@ fn markdown(r: &RunResults, prices: &PriceBook, bills: Option<&Bills>) -> String
     let _ = writeln!(s, "Command:\n\n```sh\n{}\n```\n", r.command);
     let _ = writeln!(
         s,
-        "Machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, {}; librdkafka {}. Brokers, stores and \
-         clients all on this machine, on loopback, one target after another in one invocation.\n",
-        m.cpus, m.cpu_model, m.memory_gib, m.kernel, m.os, m.librdkafka
+        "Machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, {}; librdkafka {}; load average {} at the \
+         start. Brokers, stores and clients all on this machine, on loopback, one target after another \
+         in one invocation.\n",
+        m.cpus, m.cpu_model, m.memory_gib, m.kernel, m.os, m.librdkafka, m.load
     );
     let rate =
         if w.rate == 0 { "as fast as acks allow".to_string() } else { format!("{} records/s", w.rate) };

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::cost::PriceBook;
-use crate::machine::Machine;
+use crate::machine::{Machine, describe_verbatim};
 use crate::report;
 use crate::results::RunResults;
 use crate::run::run_target;
@@ -97,6 +97,7 @@ impl Cli {
                 };
                 let machine = Machine::describe();
                 std::fs::create_dir_all(&args.report.out)?;
+                std::fs::write(args.report.out.join("machine.txt"), describe_verbatim())?;
                 let mut results =
                     RunResults { command, machine, workload: args.workload, targets: Vec::new() };
                 for target in args.targets {

@@ -68,6 +68,17 @@ impl Machine {
     }
 }
 
+/// `nproc`, `lscpu`, `free -g` and `uname -a`, verbatim, for the results directory.
+pub fn describe_verbatim() -> String {
+    let commands: [(&str, &[&str]); 4] =
+        [("nproc", &[]), ("lscpu", &[]), ("free", &["-g"]), ("uname", &["-a"])];
+    commands
+        .iter()
+        .map(|(program, args)| format!("$ {program} {}\n{}\n", args.join(" "), command_output(program, args)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// CPU time and peak resident memory of a process so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessStats {

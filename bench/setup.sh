@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What `floe-bench` needs beyond the test suite's tools, installed only when missing:
-# librdkafka (the rdkafka crate links Debian's), moto_server (S3 on loopback), and the
+# cmake and curl's headers (the rdkafka crate builds librdkafka from source: Debian's
+# 2.0.2 cannot read Tansu's ApiVersions), moto_server (S3 on loopback), and the
 # peer broker, Tansu 0.6.0 (the newest release that builds with Rust 1.95; its later
 # releases, renamed nisshi, need 1.96). Then builds the release `floe` and `floe-bench`.
 set -euo pipefail
@@ -10,8 +11,11 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
 need=()
-dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
+command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+# librdkafka 2.12's CMake build includes curl.h even without curl (it uses none of it)
+dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)  # chart text
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -13,8 +13,15 @@ step "system packages"
 need=()
 command -v kcat >/dev/null || need+=(kcat)
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)  # floe-bench links librdkafka through it
+# floe-bench builds librdkafka from source (rdkafka's cmake-build; librdkafka 2.12's CMake
+# build includes curl.h even without curl)
+command -v cmake >/dev/null || need+=(cmake)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
 command -v npm >/dev/null || need+=(nodejs npm)
+# floe-bench's report test draws text on its charts with this font
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use floe_stream::meta::Topic;
 use floe_stream::{EmbeddedMeta, Engine};
+use kafka_protocol::ResponseError;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 
@@ -65,6 +66,21 @@ impl Broker {
     }
 
     /// Creates a topic a client asked about, or finds the one a racing request created.
+    /// Checks that a group member may commit offsets, whichever protocol its group speaks:
+    /// a KIP-848 group checks the member epoch, a classic one the generation.
+    fn check_commit(
+        &self,
+        group: &str,
+        generation_or_epoch: i32,
+        member_id: &str,
+    ) -> Result<(), ResponseError> {
+        if self.consumer_groups.has_members(group) {
+            self.consumer_groups.check_commit(group, member_id, generation_or_epoch)
+        } else {
+            self.groups.check_commit(group, generation_or_epoch, member_id)
+        }
+    }
+
     async fn auto_create(&self, name: &str) -> floe_stream::Result<Topic> {
         match self.engine.create_topic(name, self.server.default_partitions, BTreeMap::new()).await {
             Err(floe_stream::Error::TopicExists(_)) => {

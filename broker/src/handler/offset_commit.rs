@@ -16,11 +16,7 @@ pub(crate) const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 
 pub(crate) async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.to_string();
-    let mut verdict = if broker.consumer_groups.has_members(&group) {
-        broker.consumer_groups.check_commit(&group, &req.member_id, req.generation_id_or_member_epoch)
-    } else {
-        broker.groups.check_commit(&group, req.generation_id_or_member_epoch, &req.member_id)
-    };
+    let mut verdict = broker.check_commit(&group, req.generation_id_or_member_epoch, &req.member_id);
     // Partition counts, looked up once: what is committed and what is answered agree.
     let counts: Vec<usize> = req
         .topics

@@ -41,7 +41,7 @@ pub(crate) async fn handle(
     }
     // v3 names the member: a consumer that lost its place in the group must not commit.
     let mut verdict = if version >= 3 && !req.member_id.is_empty() {
-        broker.groups.check_commit(&group, req.generation_id, &req.member_id)
+        broker.check_commit(&group, req.generation_id, &req.member_id)
     } else {
         Ok(())
     };

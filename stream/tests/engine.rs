@@ -8,16 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use floe_backends::{Op, Scheme, Store, StoreSettings};
+use floe_backends::{Op, Scheme, Store};
 use floe_stream::{Batch, EmbeddedMeta, Engine, EngineSettings, Error, ErrorKind, WalMode};
 
-fn store(scheme: Scheme, root: &str) -> Store {
-    let mut s = StoreSettings { scheme, root: root.into(), ..StoreSettings::default() };
-    s.retry.min_backoff = Duration::from_millis(1);
-    s.retry.max_backoff = Duration::from_millis(2);
-    s.retry.max_attempts = 3;
-    floe_backends::open(&s, &prometheus::Registry::new()).unwrap()
-}
+mod common;
+use common::store;
 
 fn settings() -> EngineSettings {
     EngineSettings {
